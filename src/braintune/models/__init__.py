@@ -1,1 +1,35 @@
+"""Hugging Face speech encoders (wav2vec2, HuBERT, WavLM, data2vec-audio): loading, tiny presets,
+layer-wise hidden states.
 
+Nothing here reaches the network: hub ids are looked up in the local Hugging Face cache only.
+"""
+
+from braintune.models.encoders import (
+    FAMILIES,
+    freeze_feature_encoder,
+    hidden_states,
+    layer_names,
+    load_encoder,
+    model_identity,
+    model_tag,
+    normalizes_input,
+    num_frames,
+    resolve_device,
+    save_tiny_model,
+    tiny_config,
+)
+
+__all__ = [
+    "FAMILIES",
+    "freeze_feature_encoder",
+    "hidden_states",
+    "layer_names",
+    "load_encoder",
+    "model_identity",
+    "model_tag",
+    "normalizes_input",
+    "num_frames",
+    "resolve_device",
+    "save_tiny_model",
+    "tiny_config",
+]

@@ -1,1 +1,18 @@
+"""Figures 1 and 2 and report.html from the tables a study run wrote.
 
+Reads files only (pandas, numpy, matplotlib); it imports no other stage.
+"""
+
+from braintune.report.build import build_report
+from braintune.report.figures import figure1, figure2
+from braintune.report.tables import read_alignment, read_probing, summarise_alignment, summarise_probing
+
+__all__ = [
+    "build_report",
+    "figure1",
+    "figure2",
+    "read_alignment",
+    "read_probing",
+    "summarise_alignment",
+    "summarise_probing",
+]

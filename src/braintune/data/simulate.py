@@ -1,0 +1,398 @@
+"""Simulated participants written in the ds003020 layout, with their ground truth.
+
+Stories are English text from a small sentence generator, spoken by espeak-ng. Each
+participant's voxels are of three kinds:
+
+- auditory (Glasser areas of ``early_auditory``): a positive, tonotopically tuned mix of
+  the log mel band energies of the audio (averaged per 0.1 s);
+- language (areas of ``late_language``): a random linear read-out of word embeddings
+  (one fixed random vector per word type, from the seed, shared by all participants),
+  held over each word's span;
+- noise (other areas): no signal.
+
+Per story, features live on a 0.1 s grid, are z-scored, convolved with the SPM canonical
+haemodynamic response and sampled at the response rows (``response_row_times``). A
+voxel's signal is its read-out of those row features, z-scored over the story. A
+presentation is ``signal + noise_sd * N(0, 1)`` (independent over rows and voxels),
+z-scored per voxel as in the preprocessed corpus; the test story is presented
+``n_repeats`` times. The true noise ceiling - the expected correlation of the noise-free
+signal with the mean of R repeats - is ``1 / sqrt(1 + noise_sd**2 / R)``; it is drawn
+uniformly in ``ceiling_range`` for signal voxels (and noise_sd follows), 0 for noise voxels.
+
+Ground truth, which the readers ignore, is written beside the corpus:
+```
+root/simulation_truth/settings.json             generator settings
+root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, embed_dim),
+                                                row_times (rows,), auditory_rows (rows, n_mels),
+                                                language_rows (rows, embed_dim)   (HRF-convolved, at rows)
+root/simulation_truth/<UTSxx>.npz               kind (V,) int8 (KINDS), ceiling (V,), noise_sd (V,),
+                                                auditory_weights (V, n_mels), language_weights (V, embed_dim),
+                                                signal_<story> (rows, V) noise-free z-scored responses
+```
+so ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``.
+Same seed -> byte-identical arrays. Stories depend only on the seed and story settings,
+not on the number of participants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
+from braintune.data.rois import ROI_GROUPS
+from braintune.data.speech_synth import Voice, synthesize
+from braintune.data.textgrid import write_textgrid
+
+SAMPLE_RATE = 16000
+FINE_DT = 0.1  # s, time step of the stimulus features
+KINDS = ("noise", "auditory", "language")
+TEST_STORY = "wheretheressmoke"
+VALIDATION_STORY = "stagefright"
+AUDITORY_AREAS = ROI_GROUPS["early_auditory"]
+LANGUAGE_AREAS = ROI_GROUPS["late_language"]
+OTHER_AREAS = ("V1", "V2", "V4", "4", "3b", "FEF", "7Am", "POS2", "10d", "46")
+VOICES = (
+    Voice("en-us", 165, 45, 50),
+    Voice("en-us+f3", 175, 60, 60),
+    Voice("en-us+m3", 160, 40, 40),
+    Voice("en+f2", 170, 55, 70),
+    Voice("en-us+f4", 180, 65, 50),
+    Voice("en+m7", 155, 35, 45),
+)
+
+# ---- text ------------------------------------------------------------------------------
+_WORDS = {
+    "name": "anna ben clara david emma frank grace henry iris jack kate leo maria nora oscar paul rosa sam tom vera",
+    "noun": (
+        "man woman child dog cat horse bird friend mother father sister brother teacher doctor farmer "
+        "driver singer writer neighbour stranger captain soldier baker student king queen boy girl "
+        "book letter song story picture door window table chair bed lamp clock key coin box bag hat "
+        "coat shoe cup bottle knife phone car train boat bicycle road bridge tree flower stone river "
+        "mountain island garden field forest beach lake ocean storm rain snow wind fire light shadow "
+        "morning evening night summer winter money bread apple coffee music dream secret plan idea"
+    ),
+    "place": (
+        "kitchen school church market station hospital library office village city harbour hotel "
+        "restaurant garage museum prison bakery farm park cellar attic"
+    ),
+    "adj": (
+        "old young small big tall short happy sad angry quiet loud dark bright cold warm wet dry "
+        "strange famous empty heavy light broken new tired hungry lucky clever gentle proud red blue "
+        "green golden silver wooden narrow wide distant hidden careful nervous beautiful ugly"
+    ),
+    "tverb": (
+        "found lost saw heard took gave opened closed carried followed watched painted broke fixed "
+        "bought sold built read wrote called helped met remembered forgot loved hated needed wanted "
+        "chased pushed pulled touched"
+    ),
+    "iverb": (
+        "laughed cried smiled waited slept danced sang shouted whispered arrived left returned "
+        "stopped listened worked walked ran jumped fell disappeared"
+    ),
+    "adv": "slowly quickly quietly suddenly carefully happily sadly finally again always never often soon",
+    "time": "yesterday tonight later afterwards",
+}
+_W = {k: v.split() for k, v in _WORDS.items()}
+_TEMPLATES = (
+    "the {adj} {noun} {tverb} the {noun} .",
+    "{name} {iverb} {adv} in the {place} .",
+    "when {name} {iverb} , the {noun} {iverb} .",
+    "i thought that the {noun} was {adj} .",
+    "{name} {tverb} a {adj} {noun} near the {place} .",
+    "{time} we {iverb} and the {noun} {tverb} my {noun} .",
+    "she said the {place} was {adj} and {adj} .",
+    "he {tverb} the {noun} because it was {adj} .",
+    "my {noun} {adv} {tverb} the {adj} {noun} .",
+    "there was a {adj} {noun} in the {place} .",
+    "{name} and {name} {iverb} by the {noun} .",
+    "you could see the {noun} from the {place} .",
+    "nobody {tverb} the {noun} , so {name} {iverb} .",
+    "it was {adj} , and the {noun} {iverb} {adv} .",
+    "they {tverb} an {adj} {noun} at the {place} {time} .",
+)
+_LITERALS = {t for tpl in _TEMPLATES for t in tpl.split() if t[0].isalpha()}
+VOCABULARY: tuple[str, ...] = tuple(sorted({w for ws in _W.values() for w in ws} | _LITERALS))
+
+
+def generate_sentence(rng: np.random.Generator) -> str:
+    """One plausible English sentence from a fixed vocabulary (VOCABULARY)."""
+    template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
+    words = []
+    for token in template.split():
+        if token.startswith("{"):
+            pool = _W[token[1:-1]]
+            words.append(pool[rng.integers(len(pool))])
+        else:
+            words.append(token)
+    text = " ".join(words).replace(" .", ".").replace(" ,", ",")
+    return text[0].upper() + text[1:]
+
+
+def word_embeddings(seed: int, dim: int) -> dict[str, np.ndarray]:
+    """A fixed random unit-variance vector per VOCABULARY word. -> word -> (dim,) float32"""
+    rng = np.random.default_rng((seed, 3))
+    table = rng.standard_normal((len(VOCABULARY), dim)).astype(np.float32)
+    return dict(zip(VOCABULARY, table))
+
+
+# ---- stimulus features -----------------------------------------------------------------
+def canonical_hrf(dt: float = FINE_DT, length: float = 32.0) -> np.ndarray:
+    """SPM double-gamma HRF (peak 6 s, undershoot 16 s, ratio 1/6), sum 1. -> (length/dt,) float64"""
+    from scipy.stats import gamma
+
+    t = np.arange(0.0, length, dt)
+    h = gamma.pdf(t, 6.0) - gamma.pdf(t, 16.0) / 6.0
+    return h / h.sum()
+
+
+def log_mel_envelope(audio: np.ndarray, n_mels: int, sample_rate: int = SAMPLE_RATE, dt: float = FINE_DT) -> np.ndarray:
+    """Log mel band energies averaged over consecutive dt windows. -> (ceil(samples/(dt*sr)), n_mels) float64"""
+    import librosa
+
+    hop = int(round(dt * sample_rate))
+    n = -(-audio.size // hop)
+    padded = np.zeros(n * hop, np.float32)
+    padded[: audio.size] = audio
+    power = librosa.feature.melspectrogram(
+        y=padded, sr=sample_rate, n_fft=hop, hop_length=hop, center=False, n_mels=n_mels, power=2.0, fmin=50.0
+    )
+    return np.log(power.T.astype(np.float64) + 1e-8)
+
+
+def word_track(words: list[tuple[str, float, float]], embeddings: dict[str, np.ndarray], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
+    """Each word's embedding held from its onset to its end on the dt grid, 0 in silence. -> (n_steps, dim)"""
+    dim = len(next(iter(embeddings.values())))
+    track = np.zeros((n_steps, dim))
+    for word, start, end in words:
+        a, b = int(round(start / dt)), max(int(round(end / dt)), int(round(start / dt)) + 1)
+        track[a: min(b, n_steps)] = embeddings[word.lower()]
+    return track
+
+
+def features_at_rows(fine: np.ndarray, row_times: np.ndarray, dt: float = FINE_DT) -> np.ndarray:
+    """z-score each column, convolve with the canonical HRF, sample at row_times. -> (rows, cols)"""
+    z = _zscore(fine)
+    conv = np.stack([np.convolve(col, canonical_hrf(dt))[: len(col)] for col in z.T], axis=1)
+    fine_times = np.arange(len(fine)) * dt
+    return np.stack([np.interp(row_times, fine_times, col) for col in conv.T], axis=1)
+
+
+# ---- the generator ---------------------------------------------------------------------
+@dataclass
+class _Story:
+    name: str
+    audio: np.ndarray
+    words: list[tuple[str, float, float]]
+    phones: list[tuple[float, float, str]]
+    n_triggers: int
+
+
+def simulate_dataset(
+    out: str | Path,
+    n_participants: int = 2,
+    n_train_stories: int = 6,
+    story_seconds: tuple[float, float] = (60.0, 120.0),
+    test_story_seconds: float | None = None,
+    n_repeats: int = 10,
+    n_voxels: int = 400,
+    tr: float = 2.0,
+    n_mels: int = 16,
+    embed_dim: int = 16,
+    ceiling_range: tuple[float, float] = (0.02, 0.9),
+    seed: int = 0,
+) -> Path:
+    """Write a simulated ds003020 corpus to `out` and return `out`.
+
+    Stories: n_train_stories + "stagefright" (validation) + "wheretheressmoke" (test),
+    lengths uniform in story_seconds (the test story: test_story_seconds, default the
+    longest). Participants "UTS01".. each get about n_voxels voxels (x0.8-1.2), ~25%
+    auditory, ~35% language, the rest noise. See the module docstring for the model.
+    """
+    out = Path(out)
+    lo, hi = sorted(story_seconds)
+    if n_participants < 1 or n_train_stories < 1 or n_repeats < 2 or lo < 30 or n_voxels < 60:
+        raise ValueError("need >= 1 participant, >= 1 training story, >= 2 repeats, stories >= 30 s and >= 60 voxels")
+    settings = dict(
+        n_participants=n_participants, n_train_stories=n_train_stories, story_seconds=[lo, hi],
+        test_story_seconds=float(test_story_seconds or hi), n_repeats=n_repeats, n_voxels=n_voxels, tr=tr,
+        n_mels=n_mels, embed_dim=embed_dim, ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
+        kinds=list(KINDS), test_story=TEST_STORY, validation_story=VALIDATION_STORY,
+    )
+    der = out / "derivative"
+    truth = out / "simulation_truth"
+    for d in (out / "stimuli", der / "TextGrids", der / "rois", truth / "features"):
+        d.mkdir(parents=True, exist_ok=True)
+
+    names = [f"simstory{i + 1:02d}" for i in range(n_train_stories)] + [VALIDATION_STORY, TEST_STORY]
+    length_rng = np.random.default_rng((seed, 1))
+    lengths = [float(length_rng.uniform(lo, hi)) for _ in range(n_train_stories + 1)] + [settings["test_story_seconds"]]
+    embeddings = word_embeddings(seed, embed_dim)
+
+    stories, feats = [], {}
+    for i, (name, seconds) in enumerate(tqdm(list(zip(names, lengths)), desc="stories", unit="story", leave=False)):
+        story = _speak_story(name, seconds, np.random.default_rng((seed, 2, i)), tr)
+        rows_t = response_row_times(story.n_triggers, tr=tr)
+        mel = log_mel_envelope(story.audio, n_mels)
+        lang = word_track(story.words, embeddings, len(mel))
+        feats[name] = dict(
+            fine_times=np.arange(len(mel)) * FINE_DT, auditory=_zscore(mel), language=_zscore(lang),
+            row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
+        )
+        _write_story(out, story)
+        _save_npz(truth / "features" / f"{name}.npz", {k: np.asarray(v, np.float32) for k, v in feats[name].items()})
+        stories.append(story)
+    _write_json(der / "respdict.json", {s.name: s.n_triggers for s in stories})
+
+    for p in tqdm(range(n_participants), desc="participants", unit="participant", leave=False):
+        _simulate_participant(out, f"UTS{p + 1:02d}", feats, settings, np.random.default_rng((seed, 4, p)))
+    _write_json(truth / "settings.json", settings)
+    return out
+
+
+def _speak_story(name: str, seconds: float, rng: np.random.Generator, tr: float) -> _Story:
+    """Sentences spoken one by one with short pauses until the story lasts `seconds`."""
+    voice = VOICES[rng.integers(len(VOICES))]
+    chunks, words, phones, t = [], [], [], 0
+    target = int(seconds * SAMPLE_RATE)
+    while t < target:
+        syn = synthesize(generate_sentence(rng), voice, SAMPLE_RATE)
+        gap = np.zeros(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE), np.float32)
+        words += [(w.label, (t + w.start) / SAMPLE_RATE, (t + w.end) / SAMPLE_RATE) for w in syn.words]
+        phones += [((t + p.start) / SAMPLE_RATE, (t + p.end) / SAMPLE_RATE, p.label)
+                   for p in syn.phonemes if not p.label.startswith("_") and p.end > p.start]
+        chunks += [syn.audio, gap]
+        t += syn.audio.size + gap.size
+    audio = np.concatenate(chunks)[:target]
+    words = [(w, s, min(e, seconds)) for w, s, e in words if s < seconds]
+    phones = [(s, min(e, seconds), p) for s, e, p in phones if s < seconds]
+    # the simulated triggers cover the sound: (n - missing_end) * tr - onset <= seconds
+    n_triggers = int((seconds + SOUND_ONSET) // tr) + MISSING_END
+    return _Story(name, audio, words, phones, n_triggers)
+
+
+def _write_story(out: Path, story: _Story) -> None:
+    import soundfile as sf
+
+    wav = out / "stimuli" / f"{story.name}.wav"
+    tmp = wav.with_name(wav.name + ".tmp")
+    sf.write(tmp, story.audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    os.replace(tmp, wav)
+    write_textgrid(
+        out / "derivative" / "TextGrids" / f"{story.name}.TextGrid",
+        {"phone": story.phones, "word": [(s, e, w) for w, s, e in story.words]},
+        xmax=story.audio.size / SAMPLE_RATE,
+    )
+
+
+def _simulate_participant(out: Path, participant: str, feats: dict, settings: dict, rng: np.random.Generator) -> None:
+    n_vox = int(round(settings["n_voxels"] * rng.uniform(0.8, 1.2)))
+    n_mels, dim, reps = settings["n_mels"], settings["embed_dim"], settings["n_repeats"]
+    n_aud, n_lang = int(round(0.25 * n_vox)), int(round(0.35 * n_vox))
+    kind = np.zeros(n_vox, np.int8)
+    order = rng.permutation(n_vox)  # voxel indices of each kind are scattered over the volume
+    kind[order[:n_aud]] = 1
+    kind[order[n_aud: n_aud + n_lang]] = 2
+    rois = {}
+    for k, areas in ((1, AUDITORY_AREAS), (2, LANGUAGE_AREAS), (0, OTHER_AREAS)):
+        members = np.flatnonzero(kind == k)
+        area_of = np.concatenate([np.arange(len(areas)), rng.integers(len(areas), size=len(members) - len(areas))])
+        area_of = rng.permutation(area_of)
+        for a, area in enumerate(areas):
+            rois[area] = members[area_of == a].tolist()
+
+    # auditory: tonotopic Gaussian tuning over mel bands, positive gains; language: Gaussian read-out
+    aud_w = np.zeros((n_vox, n_mels))
+    aud = kind == 1
+    centre = rng.uniform(0, n_mels - 1, aud.sum())[:, None]
+    width = rng.uniform(1.0, 4.0, aud.sum())[:, None]
+    aud_w[aud] = rng.uniform(0.5, 1.5, (aud.sum(), 1)) * np.exp(-0.5 * ((np.arange(n_mels) - centre) / width) ** 2)
+    lang_w = np.zeros((n_vox, dim))
+    lang_w[kind == 2] = rng.standard_normal(((kind == 2).sum(), dim))
+    ceiling = np.zeros(n_vox)
+    ceiling[kind > 0] = rng.uniform(*settings["ceiling_range"], (kind > 0).sum())
+    noise_sd = np.ones(n_vox)
+    noise_sd[kind > 0] = np.sqrt(reps * (1.0 / ceiling[kind > 0] ** 2 - 1.0))
+
+    truth = dict(kind=kind, ceiling=ceiling.astype(np.float32), noise_sd=noise_sd.astype(np.float32),
+                 auditory_weights=aud_w.astype(np.float32), language_weights=lang_w.astype(np.float32))
+    folder = out / "derivative" / "preprocessed_data" / participant
+    folder.mkdir(parents=True, exist_ok=True)
+    for story, f in feats.items():
+        signal = _zscore(f["auditory_rows"] @ aud_w.T + f["language_rows"] @ lang_w.T)  # noise voxels: 0
+        truth[f"signal_{story}"] = signal.astype(np.float32)
+        n_pres = reps if story == TEST_STORY else 1
+        presentations = np.stack([
+            _zscore(signal + noise_sd * rng.standard_normal(signal.shape)) for _ in range(n_pres)
+        ]).astype(np.float32)
+        arrays = {"data": presentations.mean(axis=0)}
+        if story == TEST_STORY:
+            arrays["repeats"] = presentations
+        _save_hf5(folder / f"{story}.hf5", arrays)
+    _write_json(out / "derivative" / "rois" / f"{participant}.json", rois)
+    _save_npz(out / "simulation_truth" / f"{participant}.npz", truth)
+
+
+# ---- ground truth readers ----------------------------------------------------------------
+@dataclass
+class ParticipantTruth:
+    """Ground truth of one simulated participant (arrays over voxels V)."""
+
+    kind: np.ndarray  # (V,) int8, index into KINDS
+    ceiling: np.ndarray  # (V,) float32, true noise ceiling of the test story's repeat mean
+    noise_sd: np.ndarray  # (V,) float32, per-presentation noise sd (signal sd = 1)
+    auditory_weights: np.ndarray  # (V, n_mels) float32
+    language_weights: np.ndarray  # (V, embed_dim) float32
+    signals: dict[str, np.ndarray]  # story -> (rows, V) float32 noise-free z-scored response
+
+
+def load_truth(root: str | Path, participant: str) -> ParticipantTruth:
+    """Read root/simulation_truth/<participant>.npz."""
+    with np.load(Path(root) / "simulation_truth" / f"{participant}.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    signals = {k[len("signal_"):]: arrays.pop(k) for k in list(arrays) if k.startswith("signal_")}
+    return ParticipantTruth(signals=signals, **arrays)
+
+
+def load_true_features(root: str | Path, story: str) -> dict[str, np.ndarray]:
+    """The story's true stimulus features (keys in the module docstring), float32.
+
+    ``auditory_rows`` and ``language_rows`` (rows, n) are already HRF-convolved and at the
+    response rows: a participant's signal is a linear read-out of their concatenation.
+    """
+    with np.load(Path(root) / "simulation_truth" / "features" / f"{story}.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def _save_hf5(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import h5py
+
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for key, arr in arrays.items():
+            f.create_dataset(key, data=arr)
+    os.replace(tmp, path)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)

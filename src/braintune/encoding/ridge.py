@@ -1,0 +1,202 @@
+"""Voxelwise ridge regression, one alpha per voxel chosen by leave-stories-out cross-validation.
+
+Penalty convention (himalaya's): for each voxel y,
+
+    beta = argmin ||X beta - y||^2 + alpha ||beta||^2 = (X^T X + alpha I)^-1 X^T y.
+
+Huth-lab ridge code (the ds003020 companion code) penalises alpha^2 instead: its alpha ``a``
+is ``alpha = a**2`` here.
+
+With the thin SVD ``X = U diag(s) V^T`` the solution is ``beta = V diag(s / (s^2 + alpha)) U^T y``,
+so one decomposition per cross-validation fold serves every alpha and every voxel batch;
+voxels are processed in batches of ``voxel_batch`` columns to bound memory.
+
+Arrays may live on a GPU: ``backend`` names a himalaya backend ("numpy", "torch",
+"torch_cuda", ...). Only a batch of voxels is moved to the device at a time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_ALPHAS = np.logspace(1, 4, 10)
+DEFAULT_VOXEL_BATCH = 8192
+
+
+@dataclass(frozen=True)
+class EncodingResult:
+    """One layer's encoding model for one participant.
+
+    r: (voxels,) Pearson r between prediction and the test response.
+    alpha: (voxels,) alpha chosen by cross-validation on the training stories.
+    cv_score: (voxels,) mean validation Pearson r at that alpha.
+    prediction: (test rows, voxels) float32 prediction of the test story.
+    """
+
+    r: np.ndarray
+    alpha: np.ndarray
+    cv_score: np.ndarray
+    prediction: np.ndarray
+
+
+def story_folds(story_rows: Sequence[int], n_folds: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Leave-stories-out folds over stories stacked in the given order.
+
+    story_rows: number of rows of each story. The stories are split, in order, into
+    ``min(n_folds, n_stories)`` contiguous groups; each group validates once.
+    Returns [(train row indices, validation row indices)] per fold.
+    """
+    story_rows = [int(n) for n in story_rows]
+    if len(story_rows) < 2:
+        raise ValueError(f"choosing alphas across stories needs at least 2 training stories, got {len(story_rows)}")
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    bounds = np.concatenate([[0], np.cumsum(story_rows)])
+    rows = np.arange(bounds[-1])
+    folds = []
+    for group in np.array_split(np.arange(len(story_rows)), min(n_folds, len(story_rows))):
+        val = np.zeros(len(rows), dtype=bool)
+        val[bounds[group[0]] : bounds[group[-1] + 1]] = True
+        folds.append((rows[~val], rows[val]))
+    return folds
+
+
+def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Pearson r per column of two (rows, voxels) arrays; 0 where either column is constant."""
+    return _finish_r(*(np.asarray(part, dtype=np.float64) for part in _r_parts(prediction, target)))
+
+
+def select_alphas(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    *,
+    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    backend: str = "numpy",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose one alpha per voxel by the validation Pearson r averaged over folds.
+
+    X: (rows, features); Y: (rows, voxels); folds: [(train rows, validation rows)].
+    Returns (alpha (voxels,), cv_score (voxels,), scores (n_alphas, voxels)); ties go
+    to the smaller alpha.
+    """
+    xp = _backend(backend)
+    alphas = _check_alphas(alphas)
+    _check_rows(X, Y)
+    scores = np.zeros((len(alphas), Y.shape[1]))
+    for train, val in folds:
+        U, s, Vt = xp.svd(xp.asarray(X[train]), full_matrices=False)
+        to_val = xp.asarray(X[val]) @ Vt.T  # (validation rows, k)
+        shrink = s[None, :] / (s[None, :] ** 2 + xp.asarray(alphas, dtype=X.dtype)[:, None])  # (alphas, k)
+        for cols in _batches(Y.shape[1], voxel_batch):
+            projected = U.T @ xp.asarray(Y[train, cols])  # (k, batch)
+            target = xp.asarray(Y[val, cols])
+            for i in range(len(alphas)):
+                prediction = to_val @ (shrink[i][:, None] * projected)
+                scores[i, cols] += _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
+    scores /= len(folds)
+    best = scores.argmax(0)
+    return alphas[best], scores[best, np.arange(Y.shape[1])], scores
+
+
+def ridge_predict(
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_test: np.ndarray,
+    alpha: np.ndarray | float,
+    *,
+    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    backend: str = "numpy",
+) -> np.ndarray:
+    """Fit ridge on (X_train, Y_train) with one alpha per voxel and predict X_test.
+
+    X_train: (rows, features); Y_train: (rows, voxels); X_test: (test rows, features);
+    alpha: scalar or (voxels,). Returns (test rows, voxels) in X_train's dtype.
+    """
+    xp = _backend(backend)
+    _check_rows(X_train, Y_train)
+    alpha = np.broadcast_to(_check_alphas(np.atleast_1d(alpha)), (Y_train.shape[1],))
+    U, s, Vt = xp.svd(xp.asarray(X_train), full_matrices=False)
+    to_test = xp.asarray(X_test.astype(X_train.dtype, copy=False)) @ Vt.T  # (test rows, k)
+    out = np.empty((X_test.shape[0], Y_train.shape[1]), dtype=X_train.dtype)
+    for cols in _batches(Y_train.shape[1], voxel_batch):
+        shrink = s[:, None] / (s[:, None] ** 2 + xp.asarray(alpha[cols], dtype=X_train.dtype)[None, :])
+        out[:, cols] = xp.to_numpy(to_test @ (shrink * (U.T @ xp.asarray(Y_train[:, cols]))))
+    return out
+
+
+def fit_encoding_model(
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    story_rows: Sequence[int],
+    X_test: np.ndarray,
+    Y_test: np.ndarray,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    *,
+    n_folds: int = 5,
+    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    backend: str = "numpy",
+) -> EncodingResult:
+    """Choose alphas across training stories, refit on all of them, score the test story.
+
+    X_train: (rows, features) and Y_train: (rows, voxels), training stories stacked in
+    order, story_rows giving each story's row count; X_test: (test rows, features);
+    Y_test: (test rows, voxels), the repeat-averaged test response. Y_test is only
+    used to compute r: alpha choice and prediction never see it.
+    """
+    if sum(story_rows) != X_train.shape[0]:
+        raise ValueError(f"story_rows sum to {sum(story_rows)} but X_train has {X_train.shape[0]} rows")
+    _check_rows(X_test, Y_test)
+    folds = story_folds(story_rows, n_folds)
+    alpha, cv_score, _ = select_alphas(X_train, Y_train, folds, alphas, voxel_batch=voxel_batch, backend=backend)
+    prediction = ridge_predict(X_train, Y_train, X_test, alpha, voxel_batch=voxel_batch, backend=backend)
+    return EncodingResult(
+        r=pearson_r(prediction, Y_test).astype(np.float32),
+        alpha=alpha.astype(np.float32),
+        cv_score=cv_score.astype(np.float32),
+        prediction=prediction,
+    )
+
+
+def _r_parts(a, b):
+    """Sums behind Pearson r per column: (sum a'b', sum a'^2, sum b'^2) with ' = centred."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    return (a * b).sum(0), (a * a).sum(0), (b * b).sum(0)
+
+
+def _finish_r(cross, aa, bb):
+    denom = np.sqrt(aa * bb)
+    return np.divide(cross, denom, out=np.zeros_like(cross), where=denom > 0)
+
+
+def _batches(n: int, size: int):
+    if size < 1:
+        raise ValueError(f"voxel_batch must be positive, got {size}")
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _check_alphas(alphas) -> np.ndarray:
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
+        raise ValueError(f"alphas must be a non-empty list of positive numbers, got {alphas!r}")
+    return alphas
+
+
+def _check_rows(X, Y):
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"features have {X.shape[0]} rows but responses have {Y.shape[0]}")
+
+
+def _backend(name: str):
+    """The himalaya backend module called ``name``, without changing himalaya's global backend."""
+    from himalaya.backend._utils import ALL_BACKENDS
+
+    if name not in ALL_BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(ALL_BACKENDS)}")
+    return importlib.import_module(f"himalaya.backend.{name}")

@@ -1,0 +1,150 @@
+"""Hidden states of every layer along a story, sampled on a grid of steps.
+
+The field's reference scheme is a causal sliding window: for each step t (every 0.1 s), run
+the model on the `context` seconds of audio ending at t (shorter at the story start) and keep
+the last frame of every layer, time-stamped t. Frame j of a window covers samples
+[320 j, 320 j + 400) of it, so the kept frame is the latest one that ends by t.
+
+The fast scheme computes (nearly) the same frames with far less audio through the model:
+windows of context + chunk seconds end every chunk seconds; each keeps the frames that end
+within its last chunk seconds — every kept frame has at least `context` seconds of audio
+before it, and sees at most `chunk` seconds after it. At each step t it keeps, like the
+reference, the latest frame that ends by t. Windows start on the 320-sample frame grid, so
+when step and context are multiples of 20 ms both schemes pick frames over exactly the same
+samples; they differ only in how much audio around a frame the model sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from braintune.errors import ConfigError
+from braintune.models import hidden_states
+from braintune.models.encoders import HOP, RECEPTIVE_FIELD, SAMPLE_RATE
+
+SCHEMES = ("fast", "reference")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How features are sampled along a story (times in seconds).
+
+    name: "reference" (one context-long window per step) or "fast" (see module docstring).
+    step: spacing of the output times. context: audio before each kept frame.
+    chunk: fast only — stride of its windows, and the most audio a kept frame sees after it.
+    bf16: compute under bfloat16 autocast (weights stay as loaded).
+    batch_size: fast only — equal-length windows per forward pass (results equal up to rounding).
+    """
+
+    name: str = "fast"
+    step: float = 0.1
+    context: float = 16.0
+    chunk: float = 2.0
+    bf16: bool = False
+    batch_size: int = 4
+
+    def __post_init__(self):
+        if self.name not in SCHEMES:
+            raise ConfigError(f"scheme must be one of {SCHEMES}, not {self.name!r}")
+        if not (self.step > 0 and _samples(self.step) > 0):
+            raise ConfigError(f"step must be positive, not {self.step}")
+        if _samples(self.context) < RECEPTIVE_FIELD:
+            raise ConfigError(f"context must be at least {RECEPTIVE_FIELD / SAMPLE_RATE} s, not {self.context}")
+        if self.name == "fast" and (self.chunk <= 0 or _samples(self.chunk) % HOP):
+            raise ConfigError(f"chunk must be a positive multiple of {HOP / SAMPLE_RATE} s, not {self.chunk}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+
+    def settings(self) -> dict:
+        """The fields that change the features (what a cache is keyed on)."""
+        out = asdict(self)
+        del out["batch_size"]
+        if self.name == "reference":
+            del out["chunk"]
+        return out
+
+
+def _samples(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE))
+
+
+def step_ends(n_samples: int, step: float) -> np.ndarray:
+    """Sample index of every step k*step (k >= 1) whose window holds at least one frame. -> (steps,) int64"""
+    ends = np.round(np.arange(1, n_samples / (step * SAMPLE_RATE) + 1) * step * SAMPLE_RATE).astype(np.int64)
+    return ends[(ends >= RECEPTIVE_FIELD) & (ends <= n_samples)]
+
+
+def _run(model, windows: np.ndarray, bf16: bool) -> torch.Tensor:
+    """All layers for a batch of equal-length windows (batch, samples). -> (batch, layers, frames, hidden) float32"""
+    device = next(model.parameters()).device
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        states = hidden_states(model, torch.from_numpy(np.ascontiguousarray(windows)))
+    return torch.stack(states, dim=1).float().cpu()
+
+
+def _empty(model, n_steps: int) -> np.ndarray:
+    return np.empty((model.config.num_hidden_layers + 1, n_steps, model.config.hidden_size), dtype=np.float32)
+
+
+def reference_features(
+    model, audio: np.ndarray, scheme: Scheme = Scheme("reference"), desc: str | None = None, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The causal sliding window. audio (samples,) 16 kHz -> times (steps,) s, features (layers, steps, hidden)."""
+    ends = step_ends(len(audio), scheme.step)
+    context = _samples(scheme.context)
+    features = _empty(model, len(ends))
+    for i, end in enumerate(tqdm(ends, desc=desc, unit="step", disable=not progress, leave=False)):
+        window = audio[max(0, end - context) : end]
+        features[:, i] = _run(model, window[None], scheme.bf16)[0, :, -1].numpy()
+    return ends / SAMPLE_RATE, features
+
+
+def fast_windows(n_samples: int, scheme: Scheme) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """The fast scheme's plan: (start, end, steps it serves, frame index within the window per step)."""
+    ends = step_ends(n_samples, scheme.step)
+    frame = (ends - RECEPTIVE_FIELD) // HOP  # latest frame that ends by each step (global index)
+    frame_end = frame * HOP + RECEPTIVE_FIELD
+    chunk, span = _samples(scheme.chunk), _samples(scheme.context) + _samples(scheme.chunk)
+    plan, previous = [], 0
+    for k in range(1, math.ceil(n_samples / chunk) + 1):
+        end = min(k * chunk, n_samples)
+        start = max(0, (end - span) // HOP * HOP)
+        steps = np.flatnonzero((frame_end > previous) & (frame_end <= end))
+        if steps.size:
+            plan.append((start, end, steps, frame[steps] - start // HOP))
+        previous = end
+    return plan
+
+
+def fast_features(
+    model, audio: np.ndarray, scheme: Scheme = Scheme("fast"), desc: str | None = None, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping long windows, batched. audio (samples,) 16 kHz -> times (steps,) s, features (layers, steps, hidden)."""
+    ends = step_ends(len(audio), scheme.step)
+    features = _empty(model, len(ends))
+    plan = fast_windows(len(audio), scheme)
+    by_length: dict[int, list] = {}
+    for window in plan:
+        by_length.setdefault(window[1] - window[0], []).append(window)
+    with tqdm(total=len(plan), desc=desc, unit="window", disable=not progress, leave=False) as bar:
+        for group in by_length.values():
+            for b in range(0, len(group), scheme.batch_size):
+                batch = group[b : b + scheme.batch_size]
+                states = _run(model, np.stack([audio[start:end] for start, end, _, _ in batch]), scheme.bf16)
+                for row, (_, _, steps, frames) in enumerate(batch):
+                    features[:, steps] = states[row][:, frames].numpy()
+                bar.update(len(batch))
+    return ends / SAMPLE_RATE, features
+
+
+def extract(
+    model, audio: np.ndarray, scheme: Scheme, desc: str | None = None, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of one story by `scheme`: times (steps,) s after audio onset, features (layers, steps, hidden) float32."""
+    run = reference_features if scheme.name == "reference" else fast_features
+    return run(model, np.asarray(audio, dtype=np.float32), scheme, desc=desc, progress=progress)

@@ -1,0 +1,221 @@
+"""Loading speech encoders and reading their hidden states layer by layer.
+
+Layer convention (all families): ``layer_0`` is the input to the first transformer block
+(CNN features projected, plus the convolutional position embedding, and — in the "group
+norm" base variants — the encoder's layer norm); ``layer_l`` is the output of block l;
+``layer_L`` is the model's ``last_hidden_state`` (for the "stable layer norm" variants, e.g.
+wav2vec2-large-lv60, that is block L's output after the encoder's final layer norm, as in
+transformers 4; transformers 5 alone would return it before that norm).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+import transformers
+
+from braintune.errors import ConfigError, ModelNotAvailable
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+RECEPTIVE_FIELD = 400  # samples seen by one frame of the CNN feature encoder
+HOP = 320  # samples between frames (50 Hz)
+
+FAMILIES = {
+    "wav2vec2": transformers.Wav2Vec2Config,
+    "hubert": transformers.HubertConfig,
+    "wavlm": transformers.WavLMConfig,
+    "data2vec-audio": transformers.Data2VecAudioConfig,
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to compute on: `device` if given, else CUDA when present, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def num_frames(n_samples: int) -> int:
+    """Frames the CNN feature encoder gives for `n_samples` samples: 1 + (n - 400) // 320 (0 if too short)."""
+    return max(0, 1 + (n_samples - RECEPTIVE_FIELD) // HOP)
+
+
+def tiny_config(family: str = "wav2vec2") -> transformers.PretrainedConfig:
+    """A few-hundred-thousand-parameter config of `family`: hidden 64, 2 layers, 4 heads, CNN with
+    64 channels but the real kernels and strides (receptive field 400 samples, hop 320)."""
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown model family {family!r}; choose one of {sorted(FAMILIES)}")
+    config = FAMILIES[family](
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        conv_dim=(64,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    )
+    config.do_normalize = True
+    return config
+
+
+def _build_tiny(family: str, seed: int = 0) -> transformers.PreTrainedModel:
+    config = tiny_config(family)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.AutoModel.from_config(config)
+    model.config._name_or_path = f"tiny:{family}"
+    return model
+
+
+def save_tiny_model(path: str | os.PathLike, family: str = "wav2vec2", seed: int = 0) -> Path:
+    """Write a tiny model of `family` (weights drawn with `seed`) as a save_pretrained folder
+    (config.json + model.safetensors + preprocessor_config.json); returns the folder."""
+    path = Path(path)
+    model = _build_tiny(family, seed)
+    model.save_pretrained(path)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
+    return path
+
+
+def _read_do_normalize(id_or_path: str) -> bool | None:
+    """The feature extractor's `do_normalize` from preprocessor_config.json, if one is at hand."""
+    if os.path.isdir(id_or_path):
+        file = Path(id_or_path) / "preprocessor_config.json"
+        file = file if file.is_file() else None
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(id_or_path, "preprocessor_config.json")
+        file = Path(found) if isinstance(found, str) else None
+    if file is None:
+        return None
+    try:
+        return bool(json.loads(file.read_text()).get("do_normalize", True))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelNotAvailable(f"{file}: unreadable feature-extractor settings ({exc})") from exc
+
+
+def _not_available(id_or_path: str, reason: str) -> ModelNotAvailable:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return ModelNotAvailable(
+        f"model {id_or_path!r} {reason}. braintune never downloads at run time: either pass a local folder "
+        f"written by save_pretrained(), or, on a machine with internet, run "
+        f"`huggingface-cli download {id_or_path}` and make that cache available here "
+        f"(this machine looks in {HF_HUB_CACHE}; set HF_HOME or HF_HUB_CACHE to point elsewhere)"
+    )
+
+
+def load_encoder(
+    id_or_path: str | os.PathLike, dtype: str = "float32", device: str | torch.device | None = None
+) -> transformers.PreTrainedModel:
+    """A speech encoder in eval mode, on `device` (default: resolve_device()), weights in `dtype`.
+
+    id_or_path: "tiny:<family>" (a tiny preset, seed 0), a folder written by save_pretrained(),
+    or a Hugging Face hub id already in the local cache (nothing is downloaded).
+    Whether the waveform is normalised is stored in `model.config.do_normalize`.
+    """
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+    name = str(id_or_path)
+    if name.startswith("tiny:"):
+        model = _build_tiny(name.removeprefix("tiny:"))
+    else:
+        is_dir = os.path.isdir(name)
+        if not is_dir and not _HUB_ID.match(name):
+            raise _not_available(name, "is not an existing folder")
+        if is_dir and not (Path(name) / "config.json").is_file():
+            raise ModelNotAvailable(f"{name}: folder has no config.json (save models with save_pretrained())")
+        try:
+            model = transformers.AutoModel.from_pretrained(name, local_files_only=True, trust_remote_code=False)
+        except OSError as exc:
+            if is_dir:
+                raise ModelNotAvailable(f"{name}: cannot load model weights ({exc})") from exc
+            raise _not_available(name, "is neither a local folder nor in the local Hugging Face cache") from exc
+        if getattr(model.config, "do_normalize", None) is None:
+            flag = _read_do_normalize(name)
+            if flag is None:
+                log.warning("%s: no preprocessor_config.json; normalising waveforms (do_normalize=True)", name)
+                flag = True
+            model.config.do_normalize = flag
+    if getattr(model, "main_input_name", None) != "input_values":
+        raise ConfigError(
+            f"model {name!r} ({type(model).__name__}) does not take raw waveforms; braintune supports "
+            f"wav2vec2-style encoders ({', '.join(FAMILIES)})"
+        )
+    return model.to(device=resolve_device(device), dtype=DTYPES[dtype]).eval()
+
+
+def normalizes_input(model: transformers.PreTrainedModel) -> bool:
+    """Whether `hidden_states` normalises each waveform to zero mean, unit variance first."""
+    return bool(getattr(model.config, "do_normalize", True))
+
+
+def hidden_states(model: transformers.PreTrainedModel, waveforms: torch.Tensor) -> list[torch.Tensor]:
+    """Hidden states of every layer: L+1 tensors (batch, frames, hidden), layer_0 first.
+
+    waveforms: (batch, samples) 16 kHz, equal lengths, no padding (no attention mask is
+    passed: base models' group norm over time would see the padding). Each row is normalised
+    to zero mean and unit variance first if `normalizes_input(model)`. Gradients flow if enabled.
+    """
+    if waveforms.ndim != 2:
+        raise ValueError(f"waveforms must be (batch, samples), got shape {tuple(waveforms.shape)}")
+    param = next(model.parameters())
+    x = waveforms.to(device=param.device, dtype=torch.float32)
+    if normalizes_input(model):
+        x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, unbiased=False, keepdim=True) + 1e-7)
+    out = model(input_values=x.to(param.dtype), output_hidden_states=True)
+    return [*out.hidden_states[:-1], out.last_hidden_state]
+
+
+def layer_names(model: transformers.PreTrainedModel) -> list[str]:
+    """["layer_0", ..., "layer_L"]: the input to the first block, then each block's output."""
+    return [f"layer_{i}" for i in range(model.config.num_hidden_layers + 1)]
+
+
+def freeze_feature_encoder(model: transformers.PreTrainedModel) -> None:
+    """Freeze the CNN feature encoder (all families; HubertModel lacks the method)."""
+    encoder = model.feature_extractor
+    for p in encoder.parameters():
+        p.requires_grad = False
+    encoder._requires_grad = False
+
+
+def model_tag(id_or_path: str | os.PathLike | transformers.PreTrainedModel) -> str:
+    """A filesystem-safe name for tables and caches: "tiny:hubert" -> "tiny-hubert",
+    "facebook/wav2vec2-base" -> "facebook--wav2vec2-base", a folder -> its name.
+    A loaded model is named by `config._name_or_path` (or its class if that is empty)."""
+    if isinstance(id_or_path, transformers.PreTrainedModel):
+        name = id_or_path.config._name_or_path or type(id_or_path).__name__
+    else:
+        name = str(id_or_path)
+    if name.startswith("tiny:"):
+        name = "tiny-" + name.removeprefix("tiny:")
+    elif os.path.isdir(name):
+        name = Path(name).resolve().name
+    else:
+        name = name.replace("/", "--")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def model_identity(model: transformers.PreTrainedModel) -> str:
+    """SHA-256 (hex) of the config (minus name and version) and every weight's bytes: equal iff
+    the model computes the same function, however it was loaded."""
+    config = model.config.to_dict()
+    for key in ("_name_or_path", "transformers_version", "dtype", "torch_dtype", "architectures"):
+        config.pop(key, None)
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

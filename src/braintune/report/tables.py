@@ -1,0 +1,161 @@
+"""Read a run's result tables and summarise them across participants.
+
+A study run writes tidy tables under ``RUN/tables/`` as ``<name>.parquet`` and
+``<name>.csv``; the parquet file is read when present (it keeps the column types), else
+the CSV. Extra columns are ignored; missing required columns are a DataError.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from braintune.errors import DataError
+
+ALIGNMENT_COLUMNS = ("model", "variant", "participant", "layer", "roi", "alignment")
+PROBING_COLUMNS = ("model", "variant", "participant", "layer", "task", "metric", "value")
+
+VARIANTS = ("pretrained", "tuned")
+ROI_ORDER = (
+    "late_language", "primary_auditory", "early_auditory", "angular_gyrus",
+    "lateral_temporal", "ifg_mfg", "whole_cortex",
+)
+# Tasks in increasing semantic level, as in the paper's Figure 2.
+TASK_ORDER = ("mfcc", "words", "phonemes", "sentence-type")
+METRIC_ORDER = ("r2", "macro_f1", "micro_f1")
+PRIMARY_METRIC = {"mfcc": "r2"}  # every other task: macro_f1
+DEFAULT_METRIC = "macro_f1"
+_TEXT_COLUMNS = ("model", "variant", "participant", "roi", "task", "metric")
+
+
+def table_path(run_dir: str | Path, name: str) -> Path | None:
+    """RUN/tables/<name>.parquet if it exists, else <name>.csv if it exists, else None."""
+    tables = Path(run_dir) / "tables"
+    for suffix in (".parquet", ".csv"):
+        path = tables / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_table(path: str | Path, required: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
+    """Read a CSV or parquet table and check it.
+
+    required: columns that must be present (others are kept but unused).
+    numeric: required columns converted to float; a non-numeric entry is a DataError.
+    Returns the table with `participant` as str ("" where empty), `layer` as int.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:  # labels stay text: participant "01" is not the number 1
+            table = pd.read_csv(path, dtype={c: str for c in _TEXT_COLUMNS})
+    except (OSError, ValueError) as exc:  # pandas' parser and pyarrow errors are ValueErrors
+        raise DataError(f"{path}: cannot read table ({exc})") from exc
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            f"(has: {', '.join(map(str, table.columns))})"
+        )
+    if table.empty:
+        raise DataError(f"{path}: the table has no rows")
+    table = table.copy()
+    for col in numeric:
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = values.isna() & table[col].notna()
+        if bad.any():
+            raise DataError(f"{path}: column {col!r} holds non-numbers, e.g. {table[col][bad].iloc[0]!r}")
+        table[col] = values.astype(float)
+    if table["layer"].isna().any() or (table["layer"] % 1 != 0).any():
+        raise DataError(f"{path}: column 'layer' must hold whole numbers")
+    table["layer"] = table["layer"].astype(int)
+    for col in (c for c in _TEXT_COLUMNS if c in required):
+        table[col] = table[col].fillna("").astype(str)
+    unknown = sorted(set(table["variant"]) - set(VARIANTS))
+    if unknown:
+        raise DataError(f"{path}: unknown variant(s) {', '.join(map(repr, unknown))}; expected {' or '.join(VARIANTS)}")
+    key = [c for c in required if c not in numeric or c == "layer"]
+    duplicated = table.duplicated(key, keep=False)
+    if duplicated.any():
+        row = table.loc[duplicated, key].iloc[0].to_dict()
+        raise DataError(f"{path}: {int(duplicated.sum())} rows repeat the same {', '.join(key)}, e.g. {row}")
+    return table
+
+
+def read_alignment(path: str | Path) -> pd.DataFrame:
+    """The alignment table: one row per participant x model x variant x layer x roi."""
+    return read_table(path, ALIGNMENT_COLUMNS, numeric=("layer", "alignment"))
+
+
+def read_probing(path: str | Path) -> pd.DataFrame:
+    """The probing table: one row per model x variant x participant x layer x task x metric."""
+    return read_table(path, PROBING_COLUMNS, numeric=("layer", "value"))
+
+
+def _mean_se(table: pd.DataFrame, by: list[str], value: str, count_name: str) -> pd.DataFrame:
+    """Mean, standard error (sample std / sqrt(n); NaN when n = 1) and n of `value` per group.
+
+    NaN values (e.g. an ROI with no voxel above the ceiling threshold) are left out.
+    """
+    grouped = table.groupby(by, sort=False)[value]
+    out = grouped.agg(mean="mean", std=lambda v: v.std(ddof=1), n="count").reset_index()
+    out["se"] = out["std"] / np.sqrt(out["n"])
+    out = out.drop(columns="std").rename(columns={"n": count_name})
+    return out[by + ["mean", "se", count_name]]
+
+
+def _order(values, preferred: tuple[str, ...]) -> list[str]:
+    """`preferred` entries that occur, in that order, then the rest sorted."""
+    present = set(values)
+    return [v for v in preferred if v in present] + sorted(present - set(preferred))
+
+
+def _sorted(summary: pd.DataFrame, orders: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Rows sorted by model, then each column of `orders` in its preferred order, then layer."""
+    ranks = {
+        f"_{col}": summary[col].map({v: i for i, v in enumerate(_order(summary[col], preferred))})
+        for col, preferred in orders.items()
+    }
+    return (
+        summary.assign(**ranks)
+        .sort_values(["model", *ranks, "layer"], kind="stable")
+        .drop(columns=list(ranks))
+        .reset_index(drop=True)
+    )
+
+
+def summarise_alignment(alignment: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SE across participants of the normalised alignment.
+
+    Returns columns model, roi, variant, layer, mean, se, n_participants;
+    one row per model x roi x variant x layer.
+    """
+    summary = _mean_se(alignment, ["model", "roi", "variant", "layer"], "alignment", "n_participants")
+    return _sorted(summary, {"roi": ROI_ORDER, "variant": VARIANTS})
+
+
+def summarise_probing(probing: pd.DataFrame) -> pd.DataFrame:
+    """Probe scores per model x task x metric x variant x layer.
+
+    Pretrained: the single pretrained model's value (n_models = 1, se NaN).
+    Tuned: mean and SE across the per-participant brain-tuned models (n_models of them).
+    Returns columns model, task, metric, variant, layer, mean, se, n_models.
+    """
+    summary = _mean_se(probing, ["model", "task", "metric", "variant", "layer"], "value", "n_models")
+    return _sorted(summary, {"task": TASK_ORDER, "metric": METRIC_ORDER, "variant": VARIANTS})
+
+
+def primary_metric(task: str, metrics: set[str]) -> str:
+    """The metric Figure 2 shows for `task`: r2 for mfcc, macro_f1 otherwise, if present
+    (else the first present metric in alphabetical order)."""
+    preferred = PRIMARY_METRIC.get(task, DEFAULT_METRIC)
+    return preferred if preferred in metrics else sorted(metrics)[0]
+
+
+def ordered_tasks(tasks) -> list[str]:
+    """Tasks in the paper's order (mfcc, words, phonemes, sentence-type), then the rest."""
+    return _order(tasks, TASK_ORDER)

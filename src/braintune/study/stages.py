@@ -1,0 +1,127 @@
+"""What each kind of cell does: thin calls into the stage libraries.
+
+Every runner takes (cell, config, run folder, cell folder) and leaves its outputs in the
+cell folder; alignment and probing cells leave `table.csv` with a `variant` column
+("pretrained" or "tuned") so that the study's tables can be concatenated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from braintune.io import write_atomic
+from braintune.study.config import StudyConfig
+
+log = logging.getLogger(__name__)
+
+def tuned_backbone(cell, run_dir: Path) -> Path:
+    """The exported backbone of the tune cell that `cell` depends on."""
+    (tune_cell,) = cell.depends_on
+    return tune_cell.folder(run_dir) / "backbone"
+
+
+def _layers(cfg: StudyConfig):
+    return None if cfg.layers == "all" else list(cfg.layers)
+
+
+def _dataset(cfg: StudyConfig):
+    from braintune.data.ds003020 import Dataset
+
+    return Dataset(cfg.data.fmri, test_story=cfg.data.test_story, validation_story=cfg.data.validation_story)
+
+
+def _write_table(table: pd.DataFrame, folder: Path) -> None:
+    write_atomic(folder / "table.csv", table.to_csv(index=False))
+
+
+def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
+    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log)."""
+    t = cfg.tune
+    if t.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _run_tune_torchrun(cell, cfg, folder)
+    from braintune.tuning import TuneSettings, tune
+
+    settings = TuneSettings(
+        window_seconds=t.window_seconds, ceiling_threshold=t.ceiling_threshold,
+        validation_story=cfg.data.validation_story, epochs=t.epochs, batch_size=t.batch_size,
+        micro_batch_size=t.micro_batch_size, backbone_lr=t.backbone_lr, warmup_epochs=t.warmup_epochs,
+        head_lr=t.head_lr, head_lr_decay=t.head_lr_decay, head_lr_floor=t.head_lr_floor, seed=cfg.seed,
+        cnn_cache="disk" if t.cache_cnn else "off", bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing, device=cfg.device,
+    )
+    tune(_dataset(cfg), cell.participant, cell.model, folder, settings, resume=True)
+
+
+def _run_tune_torchrun(cell, cfg: StudyConfig, folder: Path) -> None:
+    """A multi-GPU tune cell on one machine: the same tune command under torchrun."""
+    t = cfg.tune
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={t.gpus}", "-m", "braintune", "tune",
+           "--data", cfg.data.fmri, "--subject", cell.participant, "--model", cell.model, "--out", str(folder),
+           "--resume", "--epochs", str(t.epochs), "--batch-size", str(t.batch_size),
+           "--micro-batch-size", str(t.micro_batch_size), "--window-seconds", str(t.window_seconds),
+           "--ceiling-threshold", str(t.ceiling_threshold), "--seed", str(cfg.seed)]
+    log.info("running %s", " ".join(cmd))
+    subprocess.run(cmd, check=True)
+
+
+def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
+    from braintune.features import story_tr_features
+    from braintune.study.align import align_participant
+
+    dataset = _dataset(cfg)
+    split = dataset.split(cell.participant)
+    features = story_tr_features(
+        str(model), dataset, split.train + [split.test], cache_dir=run_dir / "cache" / "features",
+        scheme=cfg.features.scheme, delays=tuple(cfg.features.delays), device=cfg.device, dtype=cfg.features.dtype,
+    )
+    table = align_participant(
+        dataset, cell.participant, features, folder / "voxels", model=cell.model, layers=_layers(cfg),
+        alphas=cfg.align.alphas, threshold=cfg.align.ceiling_threshold, n_folds=cfg.align.n_folds,
+    )
+    table = table.rename(columns={"alignment_sem": "sem"})
+    table.insert(1, "variant", variant)
+    _write_table(table, folder)
+
+
+def run_align_pretrained(cell, cfg, run_dir, folder):
+    _run_align(cell, cfg, run_dir, folder, cell.model, "pretrained")
+
+
+def run_align_tuned(cell, cfg, run_dir, folder):
+    _run_align(cell, cfg, run_dir, folder, tuned_backbone(cell, run_dir), "tuned")
+
+
+def _run_probe(cell, cfg: StudyConfig, folder: Path, model, variant: str) -> None:
+    from braintune.probing import run_probes
+
+    table = run_probes(
+        str(model), tasks=cfg.probe.tasks, timit_root=cfg.data.timit, speech_commands_root=cfg.data.speech_commands,
+        cache_dir=folder / "features", layers=_layers(cfg), seed=cfg.seed, device=cfg.device,
+    )
+    table["model"] = cell.model
+    table.insert(1, "variant", variant)
+    table.insert(2, "participant", cell.participant or "")
+    _write_table(table, folder)
+
+
+def run_probe_pretrained(cell, cfg, run_dir, folder):
+    _run_probe(cell, cfg, folder, cell.model, "pretrained")
+
+
+def run_probe_tuned(cell, cfg, run_dir, folder):
+    _run_probe(cell, cfg, folder, tuned_backbone(cell, run_dir), "tuned")
+
+
+RUNNERS = {
+    "tune": run_tune,
+    "align_pretrained": run_align_pretrained,
+    "align_tuned": run_align_tuned,
+    "probe_pretrained": run_probe_pretrained,
+    "probe_tuned": run_probe_tuned,
+}

@@ -1,0 +1,92 @@
+"""(audio window, fMRI row) pairs of brain-tuning.
+
+Every response row of a story gives one pair: the `window` samples of audio ending at the
+row's time (Dataset.row_times) and the row's response over the target voxels, z-scored
+per story. Base models normalise their CNN's first layer over the whole input (group norm
+over time), so every window has exactly the same length and nothing is padded in a batch.
+Where a window reaches before the sound onset or past the end of the audio it is filled
+with zeros: the participant heard no story there (the scanner runs 10 s before the sound
+starts and after it ends). With the default 10 s window no row needs this (the first row
+sits 11 s after sound onset); shorter stories or longer windows do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from braintune.data.ds003020 import Dataset
+from braintune.errors import ConfigError, DataError
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Pairs:
+    """The pairs of a list of stories.
+
+    audio: story -> (samples,) float32 at 16 kHz.
+    story: (pairs,) index into `stories`; end: (pairs,) int64 sample where the window ends.
+    targets: (pairs, voxels) float32, z-scored per story and voxel.
+    """
+
+    stories: list[str]
+    audio: dict[str, np.ndarray]
+    story: np.ndarray
+    end: np.ndarray
+    targets: np.ndarray
+    window: int
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def waveforms(self, indices) -> np.ndarray:
+        """Audio windows of the given pairs. -> (len(indices), window) float32"""
+        return np.stack([audio_window(self.audio[self.stories[self.story[i]]], self.end[i], self.window) for i in indices])
+
+
+def audio_window(audio: np.ndarray, end: int, length: int) -> np.ndarray:
+    """audio[end - length : end], zeros where that reaches outside the audio. -> (length,) float32"""
+    out = np.zeros(length, dtype=np.float32)
+    start = end - length
+    lo, hi = max(start, 0), min(end, len(audio))
+    if hi > lo:
+        out[lo - start : hi - start] = audio[lo:hi]
+    return out
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Z-score each column (constant columns become 0). (rows, voxels) -> (rows, voxels) float32"""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=0)
+    return ((x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: np.ndarray, window_seconds: float) -> Pairs:
+    """Pairs of every response row of `stories` for one participant, targets over `voxels`."""
+    window = int(round(window_seconds * SAMPLE_RATE))
+    audio, story_index, ends, targets = {}, [], [], []
+    for i, story in enumerate(stories):
+        wave = dataset.load_audio(story, SAMPLE_RATE)
+        if window > len(wave):
+            raise ConfigError(
+                f"{dataset.root / 'stimuli' / (story + '.wav')}: tuning window of {window_seconds:g} s is longer than "
+                f"the story ({len(wave) / SAMPLE_RATE:.1f} s); use a shorter window_seconds"
+            )
+        responses = dataset.load_responses(participant, story, voxels)
+        times = dataset.row_times(story)
+        if len(times) != len(responses):  # pragma: no cover - the reader checks this
+            raise DataError(f"{dataset.root}: {participant}/{story}: {len(responses)} response rows, {len(times)} row times")
+        audio[story] = wave
+        story_index.append(np.full(len(times), i, dtype=np.int64))
+        ends.append(np.round(times * SAMPLE_RATE).astype(np.int64))
+        targets.append(zscore(responses))
+    return Pairs(
+        stories=list(stories),
+        audio=audio,
+        story=np.concatenate(story_index),
+        end=np.concatenate(ends),
+        targets=np.concatenate(targets),
+        window=window,
+    )

@@ -1,0 +1,34 @@
+"""Learning-rate schedules of brain-tuning, as multipliers of the base lr per optimiser step."""
+
+from __future__ import annotations
+
+import torch
+
+
+def backbone_lr_factor(step: int, steps_per_epoch: int, warmup_epochs: int, epochs: int) -> float:
+    """Linear warm-up from 0 to 1 over `warmup_epochs`, then linear decay to 0 at the last step.
+
+    `step` counts optimiser steps already taken (0 before the first); the factor applies to
+    step `step + 1`, so the first step has lr base / warm-up steps, never 0.
+    """
+    warmup = warmup_epochs * steps_per_epoch
+    total = epochs * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def head_lr_factor(step: int, steps_per_epoch: int, decay: float, floor: float) -> float:
+    """decay ** epoch, never below `floor` (a fraction of the base lr)."""
+    return max(decay ** (step // steps_per_epoch), floor)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR over the optimiser's two groups: [backbone, head]."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        [
+            lambda step: backbone_lr_factor(step, steps_per_epoch, settings.warmup_epochs, settings.epochs),
+            lambda step: head_lr_factor(step, steps_per_epoch, settings.head_lr_decay, settings.head_lr_floor),
+        ],
+    )

@@ -1,0 +1,193 @@
+"""Alignment glue on small ds003020-layout datasets with known answers: outputs, resume, bad input."""
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import braintune.features
+import braintune.study.align as align_mod
+from braintune.cli import main
+from braintune.data.ds003020 import Dataset
+from braintune.encoding import TABLE_COLUMNS
+from braintune.errors import DataError
+from braintune.study.align import align_participant, layer_path, load_layer_arrays, load_training_responses
+
+TEST = "wheretheressmoke"
+N_FEATURES = 12
+N_VOXELS = 90
+N_SIGNAL = 60  # voxels 0..59 follow the true features, 60..89 are noise
+
+
+def write_dataset(root, seed=0, repeats=5, participant="UTS01", rois=None):
+    """A small ds003020 layout: 6 training stories, stagefright, and the test story with repeats.
+
+    Voxels = zscore(true features @ W) + noise_sd * N(0, 1). Returns (root, features) where
+    features maps story -> (2, rows, N_FEATURES): layer 0 unrelated noise, layer 1 the truth.
+    """
+    rng = np.random.default_rng(seed)
+    stories = {f"story{i}": 60 + 5 * i for i in range(6)} | {"stagefright": 50, TEST: 100}
+    W = rng.standard_normal((N_FEATURES, N_VOXELS))
+    W[:, N_SIGNAL:] = 0
+    noise_sd = np.where(np.arange(N_VOXELS) < N_SIGNAL, rng.uniform(0.3, 1.5, N_VOXELS), 1.0)
+    folder = root / "derivative" / "preprocessed_data" / participant
+    folder.mkdir(parents=True)
+    features = {}
+    for story, rows in stories.items():
+        truth = rng.standard_normal((rows, N_FEATURES)).astype(np.float32)
+        features[story] = np.stack([rng.standard_normal((rows, N_FEATURES)), truth]).astype(np.float32)
+        signal = truth @ W
+        signal[:, :N_SIGNAL] /= signal[:, :N_SIGNAL].std(0)
+        n = max(repeats, 1) if story == TEST else 1
+        pres = (signal + noise_sd * rng.standard_normal((n, rows, N_VOXELS))).astype(np.float32)
+        with h5py.File(folder / f"{story}.hf5", "w") as f:
+            f["data"] = pres.mean(0)
+            if story == TEST and repeats:
+                f["repeats"] = pres
+    (root / "derivative" / "respdict.json").write_text(json.dumps({s: r + 20 for s, r in stories.items()}))
+    (root / "derivative" / "rois").mkdir()
+    rois = rois or {"A1": list(range(0, 20)), "PGi": list(range(20, 60)), "V1": list(range(60, 90))}
+    (root / "derivative" / "rois" / f"{participant}.json").write_text(json.dumps(rois))
+    return root, features
+
+
+@pytest.fixture
+def small(tmp_path):
+    return write_dataset(tmp_path / "ds")
+
+
+def fake_features(monkeypatch, features, calls):
+    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4)):
+        calls.append(list(stories))
+        return {s: features[s] for s in stories}
+
+    monkeypatch.setattr(braintune.features, "story_tr_features", story_tr_features, raising=False)
+
+
+def test_alignment_of_true_and_unrelated_features(small, tmp_path):
+    root, features = small
+    table = align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+    assert list(table.columns) == TABLE_COLUMNS
+    rows = table.set_index(["layer", "roi"])
+    # true features (layer 1) reach the ceiling in the signal ROIs; unrelated features (layer 0) do not
+    for roi in ("primary_auditory", "early_auditory", "late_language", "angular_gyrus"):
+        assert rows.loc[(1, roi), "alignment"] > 0.85, roi
+        assert abs(rows.loc[(0, roi), "alignment"]) < 0.2, roi
+    assert rows.loc[(1, "primary_auditory"), "n_voxels"] == 20
+    assert rows.loc[(1, "late_language"), "n_voxels"] == 40
+    assert "lateral_temporal" not in rows.index.get_level_values("roi")  # no area of it in the ROI file
+    # noise voxels mostly fall below the ceiling threshold
+    assert rows.loc[(1, "whole_cortex"), "n_voxels"] < 80
+    arrays = load_layer_arrays(layer_path(tmp_path / "out", "m", "UTS01", 1))
+    assert set(arrays) == {"r", "ceiling", "alpha", "cv_score"}
+    assert all(a.shape == (N_VOXELS,) and a.dtype == np.float32 for a in arrays.values())
+    assert arrays["ceiling"][:N_SIGNAL].min() > 0.5
+
+
+def test_training_responses_are_zscored_per_story(small):
+    root, _ = small
+    dataset = Dataset(root)
+    train = dataset.split("UTS01").train
+    assert TEST not in train and "stagefright" not in train
+    Y, rows = load_training_responses(dataset, "UTS01", train)
+    assert rows == [60, 65, 70, 75, 80, 85] and Y.shape == (sum(rows), N_VOXELS) and Y.dtype == np.float32
+    start = 0
+    for n in rows:
+        np.testing.assert_allclose(Y[start : start + n].mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(Y[start : start + n].std(0), 1, atol=1e-4)
+        start += n
+
+
+def test_garbage_test_story_leaves_alphas_unchanged(tmp_path):
+    root, features = write_dataset(tmp_path / "a", seed=3)
+    clean = align_participant(Dataset(root), "UTS01", features, tmp_path / "o1", model="m", layers=[1])
+    path = root / "derivative" / "preprocessed_data" / "UTS01" / f"{TEST}.hf5"
+    with h5py.File(path, "r+") as f:
+        garbage = np.random.default_rng(1).standard_normal(f["repeats"].shape).astype(np.float32) * 50
+        f["repeats"][...] = garbage
+        f["data"][...] = garbage.mean(0)
+    dirty = align_participant(Dataset(root), "UTS01", features, tmp_path / "o2", model="m", layers=[1])
+    a = load_layer_arrays(layer_path(tmp_path / "o1", "m", "UTS01", 1))
+    b = load_layer_arrays(layer_path(tmp_path / "o2", "m", "UTS01", 1))
+    np.testing.assert_array_equal(a["alpha"], b["alpha"])
+    np.testing.assert_array_equal(a["cv_score"], b["cv_score"])
+    assert not np.allclose(a["r"], b["r"])
+    assert clean.set_index("roi").loc["late_language", "alignment"] > 0.85
+    assert abs(dirty.set_index("roi").loc["late_language", "alignment"]) < 0.3  # garbage is unpredictable
+
+
+def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
+    root, features = small
+    calls = []
+    fake_features(monkeypatch, features, calls)
+    out = tmp_path / "out"
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--layers", "all",
+            "--out", str(out), "--folds", "3", "--alphas", "1", "10", "100", "1000"]
+    assert main(argv) == 0
+    assert len(calls) == 1 and TEST in calls[0]
+    csv = pd.read_csv(out / "alignment.csv")
+    parquet = pd.read_parquet(out / "alignment.parquet")
+    assert list(csv.columns) == TABLE_COLUMNS and len(csv) == 2 * 5  # 2 layers x (4 groups + whole cortex)
+    pd.testing.assert_frame_equal(csv, parquet, check_dtype=False)
+    assert set(csv["model"]) == {"tiny-wav2vec2"} and set(csv["participant"]) == {"UTS01"}
+    npz = layer_path(out, "tiny-wav2vec2", "UTS01", 1)
+    arrays = load_layer_arrays(npz)
+    assert set(np.unique(arrays["alpha"])) <= {1, 10, 100, 1000}
+    kept = arrays["ceiling"] > 0.05
+    expected = (arrays["r"][kept] / arrays["ceiling"][kept]).mean()
+    assert csv.query("layer == 1 and roi == 'whole_cortex'")["alignment"].item() == pytest.approx(expected, rel=1e-5)
+    assert not list(out.rglob("*.tmp"))
+
+    # resume: no layer is refit; explicit layers skip feature extraction altogether
+    def no_refit(*args, **kwargs):
+        raise AssertionError("a finished layer was recomputed")
+
+    monkeypatch.setattr(align_mod, "fit_encoding_model", no_refit)
+    mtime = npz.stat().st_mtime_ns
+    assert main(argv) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "alignment.csv"), csv)
+    assert main(argv[:8] + ["0", "1"] + argv[9:]) == 0
+    assert len(calls) == 2 and npz.stat().st_mtime_ns == mtime
+    # a new threshold is applied from the stored arrays, without refitting
+    assert main(argv + ["--threshold", "0.9"]) == 0
+    strict = pd.read_csv(out / "alignment.csv")
+    assert (strict["n_voxels"] <= csv["n_voxels"]).all() and strict["n_voxels"].sum() < csv["n_voxels"].sum()
+
+
+def test_participant_without_repeats_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    root, features = write_dataset(tmp_path / "ds", repeats=0)
+    with pytest.raises(DataError, match="no 'repeats'.*noise ceiling"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+    fake_features(monkeypatch, features, [])
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{TEST}.hf5" in err and "repeats" in err
+
+
+def test_feature_rows_must_match_response_rows(small, tmp_path):
+    root, features = small
+    features = dict(features, story2=features["story2"][:, :-3])
+    with pytest.raises(DataError, match=r"story 'story2': features have 67 rows but UTS01's responses have 70"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+    features = dict(features, story2=features["story1"][:, :0], **{TEST: features[TEST][:, :90]})
+    with pytest.raises(DataError, match=rf"story '{TEST}': features have 90 rows but UTS01's responses have 100"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+
+
+def test_roi_file_with_voxels_out_of_range(tmp_path):
+    root, features = write_dataset(tmp_path / "ds", rois={"A1": [0, 1, 95], "PGi": [2]})
+    with pytest.raises(DataError, match=r"UTS01\.json: area 'A1' has voxel indices out of range 0\.\.89"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+
+
+def test_bad_settings_and_layers(small, tmp_path):
+    from braintune.errors import ConfigError
+
+    root, features = small
+    with pytest.raises(ConfigError, match="alphas must be positive"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", alphas=[0, 1])
+    with pytest.raises(ConfigError, match=r"layers \[5\] out of range: the model has layers 0\.\.1"):
+        align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", layers=[5])

@@ -1,0 +1,211 @@
+"""The ds003020 reader on small hand-written folders: time convention, subsets, repeats, bad input."""
+
+import json
+import logging
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from braintune.data.ds003020 import Dataset, response_row_times
+from braintune.data.rois import ROI_GROUPS, group_rois, normalise_area_name
+from braintune.data.textgrid import read_textgrid, read_words, write_textgrid
+from braintune.errors import DataError
+
+N_TRIGGERS = {"storya": 30, "storyb": 26, "wheretheressmoke": 28, "stagefright": 25}
+N_VOX = 7
+
+
+def _write_hf5(path, **arrays):
+    with h5py.File(path, "w") as f:
+        for key, arr in arrays.items():
+            f[key] = arr
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Four stories, one participant, random responses with the right row counts."""
+    rng = np.random.default_rng(0)
+    der = tmp_path / "derivative"
+    (der / "preprocessed_data" / "UTS01").mkdir(parents=True)
+    (der / "TextGrids").mkdir()
+    (der / "rois").mkdir()
+    (tmp_path / "stimuli").mkdir()
+    (der / "respdict.json").write_text(json.dumps(N_TRIGGERS))
+    for story, n in N_TRIGGERS.items():
+        sf.write(tmp_path / "stimuli" / f"{story}.wav", rng.standard_normal(16000).astype(np.float32) * 0.1, 16000)
+        rows = n - 20
+        if story == "wheretheressmoke":
+            reps = rng.standard_normal((3, rows, N_VOX))
+            _write_hf5(der / "preprocessed_data" / "UTS01" / f"{story}.hf5", data=reps.mean(0), repeats=reps)
+        else:
+            _write_hf5(der / "preprocessed_data" / "UTS01" / f"{story}.hf5", data=rng.standard_normal((rows, N_VOX)))
+    return tmp_path
+
+
+def test_row_times_convention():
+    t = response_row_times(30)
+    assert len(t) == 10  # 30 - 20
+    np.testing.assert_allclose(t, 2.0 * np.arange(10) + 11.0)
+    # parameters: TR 1.5, onset 4, trims 2/1, none missing -> k = 2..n-2, t = 1.5k + 0.75 - 4
+    t = response_row_times(10, tr=1.5, sound_onset=4.0, trim_start=2, trim_end=1, missing_end=0)
+    np.testing.assert_allclose(t, 1.5 * np.arange(2, 9) + 0.75 - 4.0)
+    with pytest.raises(ValueError):
+        response_row_times(20)
+
+
+def test_listings_and_split(folder):
+    ds = Dataset(folder)
+    assert ds.participants == ["UTS01"]
+    assert ds.stories == sorted(N_TRIGGERS)
+    assert ds.stories_of("UTS01") == sorted(N_TRIGGERS)
+    assert ds.respdict["storya"] == 30
+    sp = ds.split("UTS01")
+    assert sp.train == ["storya", "storyb"] and sp.validation == "stagefright" and sp.test == "wheretheressmoke"
+    sp = Dataset(folder, test_story="storyb", validation_story=None).split("UTS01")
+    assert sp.train == ["stagefright", "storya", "wheretheressmoke"] and sp.validation is None
+    assert ds.n_voxels("UTS01") == N_VOX
+    np.testing.assert_allclose(ds.row_times("storyb"), 2.0 * np.arange(6) + 11.0)
+
+
+def test_voxel_subset_matches_full_read_in_caller_order(folder):
+    ds = Dataset(folder)
+    full = ds.load_responses("UTS01", "storya")
+    assert full.shape == (10, N_VOX) and full.dtype == np.float32
+    sel = [5, 0, 3, 5]
+    sub = ds.load_responses("UTS01", "storya", voxels=sel)
+    np.testing.assert_array_equal(sub, full[:, sel])
+    with pytest.raises(DataError, match="out of range"):
+        ds.load_responses("UTS01", "storya", voxels=[N_VOX])
+
+
+def test_repeats(folder):
+    ds = Dataset(folder)
+    reps = ds.load_repeats("UTS01")
+    assert reps.shape == (3, 8, N_VOX) and reps.dtype == np.float32
+    np.testing.assert_allclose(ds.load_responses("UTS01", "wheretheressmoke"), reps.mean(0), atol=1e-6)
+    np.testing.assert_array_equal(ds.load_repeats("UTS01", voxels=[6, 1]), reps[:, :, [6, 1]])
+    # a 3-D "data" is read as the repeats, and averaged by load_responses
+    path = folder / "derivative" / "preprocessed_data" / "UTS01" / "wheretheressmoke.hf5"
+    _write_hf5(path, data=reps)
+    np.testing.assert_array_equal(ds.load_repeats("UTS01"), reps)
+    np.testing.assert_allclose(ds.load_responses("UTS01", "wheretheressmoke"), reps.mean(0), atol=1e-6)
+    with pytest.raises(DataError, match="noise ceiling"):
+        ds.load_repeats("UTS01", "storya")
+
+
+def test_audio(folder):
+    ds = Dataset(folder)
+    a = ds.load_audio("storya")
+    assert a.dtype == np.float32 and a.shape == (16000,)
+    stereo = np.stack([np.ones(8000), -np.ones(8000) * 0.5], 1).astype(np.float32) * 0.5
+    sf.write(folder / "stimuli" / "storyb.wav", stereo, 8000)
+    b = ds.load_audio("storyb")
+    assert b.shape == (16000,)
+    assert abs(float(np.median(b)) - 0.125) < 1e-3  # channels averaged: (0.5 - 0.25) / 2
+    assert ds.load_audio("storyb", sample_rate=8000).shape == (8000,)
+
+
+def test_nan_replaced_with_warning(folder, caplog):
+    path = folder / "derivative" / "preprocessed_data" / "UTS01" / "storyb.hf5"
+    arr = np.ones((6, N_VOX))
+    arr[0, 0], arr[2, 3] = np.nan, np.inf
+    _write_hf5(path, data=arr)
+    with caplog.at_level(logging.WARNING):
+        out = Dataset(folder).load_responses("UTS01", "storyb")
+    assert out[0, 0] == 0 and out[2, 3] == 0 and out.sum() == arr.size - 2
+    assert "storyb.hf5" in caplog.text and "2 NaN/inf" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "breakage, call, message",
+    [
+        ("respdict", lambda ds: ds.stories, "respdict.json: missing"),
+        ("audio", lambda ds: ds.load_audio("storya"), "storya.wav: story 'storya' is listed"),
+        ("empty_audio", lambda ds: ds.load_audio("storya"), "storya.wav: audio is empty"),
+        ("bad_audio", lambda ds: ds.load_audio("storya"), "storya.wav: cannot decode"),
+        ("responses", lambda ds: ds.load_responses("UTS01", "storya"), "storya.hf5: story 'storya' has no responses"),
+        ("nodata", lambda ds: ds.load_responses("UTS01", "storya"), "storya.hf5: no 'data'"),
+        ("rows", lambda ds: ds.load_responses("UTS01", "storya"), "storya.hf5: 9 rows, expected 10"),
+        ("nothdf", lambda ds: ds.load_responses("UTS01", "storya"), "storya.hf5: not a readable HDF5"),
+        ("unlisted", lambda ds: ds.load_audio("nosuch"), "respdict.json: story 'nosuch' is not listed"),
+        ("participant", lambda ds: ds.load_responses("UTS09", "storya"), "UTS09: no responses"),
+    ],
+)
+def test_bad_input_names_the_file(folder, breakage, call, message):
+    story = folder / "derivative" / "preprocessed_data" / "UTS01" / "storya.hf5"
+    wav = folder / "stimuli" / "storya.wav"
+    if breakage == "respdict":
+        (folder / "derivative" / "respdict.json").unlink()
+    elif breakage == "audio":
+        wav.unlink()
+    elif breakage == "empty_audio":
+        sf.write(wav, np.zeros(0, np.float32), 16000)
+    elif breakage == "bad_audio":
+        wav.write_bytes(b"RIFF not really a wave file")
+    elif breakage == "responses":
+        story.unlink()
+    elif breakage == "nodata":
+        _write_hf5(story, other=np.zeros((10, N_VOX)))
+    elif breakage == "rows":
+        _write_hf5(story, data=np.zeros((9, N_VOX)))
+    elif breakage == "nothdf":
+        story.write_bytes(b"hello")
+    with pytest.raises(DataError, match=message):
+        call(Dataset(folder))
+
+
+def test_rois(folder):
+    roi_file = folder / "derivative" / "rois" / "UTS01.json"
+    roi_file.write_text(json.dumps({"L_A1_ROI": [0, 1], "R_A1_ROI": [1, 2], "PGi": [5], "LBelt": []}))
+    ds = Dataset(folder)
+    rois = ds.load_rois("UTS01")
+    assert sorted(rois) == ["A1", "LBelt", "PGi"]
+    np.testing.assert_array_equal(rois["A1"], [0, 1, 2])
+    groups = group_rois(rois, N_VOX)
+    np.testing.assert_array_equal(groups["primary_auditory"], [0, 1, 2])
+    np.testing.assert_array_equal(groups["early_auditory"], [0, 1, 2])
+    np.testing.assert_array_equal(groups["late_language"], [5])
+    np.testing.assert_array_equal(groups["angular_gyrus"], [5])
+    np.testing.assert_array_equal(groups["whole_cortex"], np.arange(N_VOX))
+    assert "ifg_mfg" not in groups and "lateral_temporal" not in groups  # no voxels: left out
+    roi_file.write_text(json.dumps({"A1": [0, N_VOX]}))
+    with pytest.raises(DataError, match=r"UTS01.json: area 'A1' has voxel indices out of range"):
+        ds.load_rois("UTS01")
+    roi_file.write_text("[1, 2]")
+    with pytest.raises(DataError, match="UTS01.json: not a JSON object"):
+        ds.load_rois("UTS01")
+
+
+def test_roi_names_and_groups():
+    assert normalise_area_name("L_A1_ROI") == "A1"
+    assert normalise_area_name("R_A1") == "A1"
+    assert normalise_area_name("lh.STSdp") == "STSdp"
+    assert normalise_area_name("44") == "44"
+    assert set(ROI_GROUPS["angular_gyrus"]) <= set(ROI_GROUPS["late_language"])
+    assert set(ROI_GROUPS["lateral_temporal"]) <= set(ROI_GROUPS["late_language"])
+    assert set(ROI_GROUPS["ifg_mfg"]) <= set(ROI_GROUPS["late_language"])
+    assert len(ROI_GROUPS["late_language"]) == 16
+
+
+def test_textgrid_roundtrip_and_quirks(tmp_path):
+    path = tmp_path / "s.TextGrid"
+    words = [(0.5, 0.9, "hello"), (0.9, 1.2, "sp"), (1.2, 1.6, 'say "hi"')]
+    phones = [(0.5, 0.7, "HH"), (0.7, 0.9, "AH0")]
+    write_textgrid(path, {"phone": phones, "word": words}, xmax=2.0)
+    tiers = read_textgrid(path)
+    assert list(tiers) == ["phone", "word"]
+    assert tiers["word"][0] == (0.0, 0.5, "") and tiers["word"][-1] == (1.6, 2.0, "")
+    assert read_words(path) == [("hello", 0.5, 0.9), ('say "hi"', 1.2, 1.6)]
+    # short format, CRLF, tier named "words", noise marks
+    short = (
+        'File type = "ooTextFile"\r\nObject class = "TextGrid"\r\n\r\n0\r\n3\r\n<exists>\r\n1\r\n'
+        '"IntervalTier"\r\n"words"\r\n0\r\n3\r\n4\r\n0\r\n1\r\n""\r\n1\r\n1.5\r\n"{NS}"\r\n'
+        '1.5\r\n2.25\r\n"story"\r\n2.25\r\n3\r\n"sp"\r\n'
+    )
+    path.write_bytes(short.encode("utf-16"))
+    assert read_words(path) == [("story", 1.5, 2.25)]
+    path.write_text("not a textgrid")
+    with pytest.raises(DataError, match="s.TextGrid: not a readable Praat TextGrid"):
+        read_textgrid(path)

@@ -1,0 +1,239 @@
+"""Encoding maths on simulated voxels with known answers: ceilings, ridge, ROI summaries."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from braintune.encoding import (
+    WHOLE_CORTEX,
+    aggregate_participants,
+    fit_encoding_model,
+    noise_ceiling,
+    normalised_alignment,
+    pearson_r,
+    ridge_predict,
+    roi_table,
+    select_alphas,
+    story_folds,
+)
+
+
+def simulate(seed=0, n_stories=8, rows=120, test_rows=150, n_features=16, n_signal=40, n_noise=20, repeats=10):
+    """Voxels = X @ W + noise at a known level per voxel; the test story heard `repeats` times.
+
+    Returns a dict with train X/Y (stacked), story rows, test X, test repeats and the true
+    ceiling CCmax = 1/sqrt(1 + noise_var / (signal_var * R)) of every voxel.
+    """
+    rng = np.random.default_rng(seed)
+    n_vox = n_signal + n_noise
+    W = rng.standard_normal((n_features, n_vox)) / np.sqrt(n_features)
+    W[:, n_signal:] = 0.0
+    noise_sd = np.where(np.arange(n_vox) < n_signal, rng.uniform(0.5, 3.0, n_vox), 1.0)
+    story_rows = [rows + 7 * i for i in range(n_stories)]
+    X_train = rng.standard_normal((sum(story_rows), n_features)).astype(np.float32)
+    Y_train = X_train @ W + noise_sd * rng.standard_normal((len(X_train), n_vox))
+    X_test = rng.standard_normal((test_rows, n_features)).astype(np.float32)
+    signal = X_test @ W
+    reps = signal[None] + noise_sd * rng.standard_normal((repeats, test_rows, n_vox))
+    signal_var = (W**2).sum(0)  # X has unit variance per feature
+    with np.errstate(divide="ignore"):
+        truth = 1.0 / np.sqrt(1.0 + noise_sd**2 / (signal_var * repeats))
+    return dict(
+        X_train=X_train,
+        Y_train=Y_train.astype(np.float32),
+        story_rows=story_rows,
+        X_test=X_test,
+        repeats=reps.astype(np.float32),
+        true_ceiling=truth,
+        n_signal=n_signal,
+    )
+
+
+def closed_form(X, Y, alpha):
+    """(X^T X + alpha I)^-1 X^T Y by a direct solve, one alpha per column."""
+    XtX, XtY = X.T @ X, X.T @ Y
+    eye = np.eye(X.shape[1])
+    return np.stack([np.linalg.solve(XtX + a * eye, XtY[:, j]) for j, a in enumerate(alpha)], axis=1)
+
+
+# ---- noise ceiling -----------------------------------------------------------------
+
+
+def test_noise_ceiling_recovers_the_true_ceiling():
+    sim = simulate(seed=1, n_signal=200, n_noise=0, test_rows=300)
+    est = noise_ceiling(sim["repeats"])
+    truth = sim["true_ceiling"]
+    assert est.shape == truth.shape and est.dtype == np.float32
+    assert np.corrcoef(est, truth)[0, 1] > 0.9
+    assert np.abs(est - truth).mean() < 0.03
+
+
+def test_noise_ceiling_is_zero_without_signal_and_for_constant_voxels():
+    rng = np.random.default_rng(2)
+    reps = rng.standard_normal((5, 200, 300)).astype(np.float32)
+    reps[:, :, 0] = 3.0  # constant voxel
+    est = noise_ceiling(reps)
+    assert est[0] == 0.0
+    assert np.mean(est == 0.0) > 0.4  # SP <= 0 about half the time for pure noise
+    assert np.median(est) < 0.2
+
+
+def test_noise_ceiling_needs_two_repeats():
+    with pytest.raises(ValueError, match="at least 2 repeats"):
+        noise_ceiling(np.zeros((1, 10, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\(repeats, rows, voxels\)"):
+        noise_ceiling(np.zeros((10, 3), np.float32))
+
+
+# ---- folds and ridge ---------------------------------------------------------------
+
+
+def test_story_folds_leave_whole_stories_out():
+    rows = [5, 6, 7, 8, 9]
+    folds = story_folds(rows, n_folds=3)
+    bounds = np.cumsum([0] + rows)
+    stories = [set(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    seen = []
+    for train, val in folds:
+        assert set(train).isdisjoint(val) and len(train) + len(val) == sum(rows)
+        held = [i for i, s in enumerate(stories) if s <= set(val)]
+        assert set().union(*(stories[i] for i in held)) == set(val)  # val = whole stories only
+        seen += held
+    assert sorted(seen) == list(range(5))
+    assert len(story_folds(rows, n_folds=10)) == 5  # at most leave-one-story-out
+    with pytest.raises(ValueError, match="at least 2 training stories"):
+        story_folds([10])
+
+
+def test_ridge_equals_closed_form_solution():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 8))
+    Y = rng.standard_normal((50, 6))
+    X_test = rng.standard_normal((9, 8))
+    alpha = np.array([0.1, 1.0, 10.0, 100.0, 1e3, 1e4])
+    expected = X_test @ closed_form(X, Y, alpha)
+    np.testing.assert_allclose(ridge_predict(X, Y, X_test, alpha, voxel_batch=4), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_alpha_selection_equals_closed_form_cross_validation():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    Y = X @ rng.standard_normal((5, 7)) + 3 * rng.standard_normal((60, 7))
+    folds = story_folds([15, 15, 10, 20], n_folds=4)
+    alphas = np.logspace(-1, 4, 6)
+    expected = np.zeros((len(alphas), 7))
+    for train, val in folds:
+        for i, a in enumerate(alphas):
+            pred = X[val] @ closed_form(X[train], Y[train], np.full(7, a))
+            expected[i] += [np.corrcoef(pred[:, j], Y[val, j])[0, 1] for j in range(7)]
+    expected /= len(folds)
+    best, cv_score, scores = select_alphas(X, Y, folds, alphas, voxel_batch=3)
+    np.testing.assert_allclose(scores, expected, atol=1e-10)
+    np.testing.assert_array_equal(best, alphas[expected.argmax(0)])
+    np.testing.assert_allclose(cv_score, expected.max(0), atol=1e-10)
+
+
+def test_alpha_selection_and_refit_match_himalaya():
+    from himalaya.ridge import solve_ridge_cv_svd
+    from himalaya.scoring import correlation_score
+    from sklearn.model_selection import PredefinedSplit
+
+    sim = simulate(seed=5)
+    X, Y, rows = sim["X_train"].astype(np.float64), sim["Y_train"].astype(np.float64), sim["story_rows"]
+    folds = story_folds(rows, n_folds=4)
+    test_fold = np.zeros(len(X), dtype=int)
+    for i, (_, val) in enumerate(folds):
+        test_fold[val] = i
+    alphas = np.logspace(0, 4, 9)
+    best_h, coefs_h, _ = solve_ridge_cv_svd(
+        X, Y, alphas=alphas, cv=PredefinedSplit(test_fold), score_func=correlation_score, warn=False
+    )
+    best, _, _ = select_alphas(X, Y, folds, alphas)
+    np.testing.assert_allclose(best, best_h, rtol=1e-9)
+    pred = ridge_predict(X, Y, sim["X_test"].astype(np.float64), best)
+    np.testing.assert_allclose(pred, sim["X_test"] @ coefs_h, rtol=1e-6, atol=1e-8)
+
+
+def test_encoding_model_on_true_features_reaches_the_ceiling():
+    sim = simulate(seed=6)
+    from braintune.encoding import zscored_repeats_mean
+
+    ceiling = noise_ceiling(sim["repeats"])
+    result = fit_encoding_model(
+        sim["X_train"], sim["Y_train"], sim["story_rows"], sim["X_test"], zscored_repeats_mean(sim["repeats"])
+    )
+    k = sim["n_signal"]
+    ratio = result.r[:k] / ceiling[:k]
+    assert ratio.mean() > 0.93 and ratio.min() > 0.75
+    assert np.abs(result.r[k:]).mean() < 0.12  # noise voxels: chance-level r
+    assert result.prediction.shape == (len(sim["X_test"]), k + 20)
+    assert result.r.dtype == result.alpha.dtype == np.float32
+
+
+def test_test_story_responses_never_reach_alpha_choice_or_prediction():
+    sim = simulate(seed=7)
+    args = (sim["X_train"], sim["Y_train"], sim["story_rows"], sim["X_test"])
+    clean = fit_encoding_model(*args, sim["repeats"].mean(0))
+    garbage = np.random.default_rng(99).standard_normal(sim["repeats"].shape[1:]).astype(np.float32) * 1e3
+    dirty = fit_encoding_model(*args, garbage)
+    np.testing.assert_array_equal(dirty.alpha, clean.alpha)
+    np.testing.assert_array_equal(dirty.prediction, clean.prediction)
+    np.testing.assert_array_equal(dirty.cv_score, clean.cv_score)
+    assert not np.allclose(dirty.r, clean.r)
+
+
+def test_bad_shapes_and_alphas_are_rejected():
+    X = np.zeros((10, 3), np.float32)
+    with pytest.raises(ValueError, match="features have 10 rows but responses have 9"):
+        ridge_predict(X, np.zeros((9, 2), np.float32), X, 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        ridge_predict(X, np.zeros((10, 2), np.float32), X, [0.0, 1.0])
+    with pytest.raises(ValueError, match="story_rows sum to 9"):
+        fit_encoding_model(X, np.zeros((10, 2), np.float32), [4, 5], X, np.zeros((10, 2), np.float32))
+
+
+def test_pearson_r_is_zero_for_constant_columns():
+    a = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    np.testing.assert_allclose(pearson_r(a, a), [1.0, 0.0])
+
+
+# ---- ROI summaries -----------------------------------------------------------------
+
+
+def test_roi_table_known_numbers():
+    r = np.array([0.2, 0.4, 0.3, 0.5, 0.1])
+    ceiling = np.array([0.5, 0.8, 0.01, 1.0, 0.2])  # voxel 2 below threshold
+    np.testing.assert_allclose(normalised_alignment(r, ceiling), [0.4, 0.5, np.nan, 0.5, 0.5], rtol=1e-6)
+    table = roi_table(r, ceiling, {"a": np.array([0, 1, 2]), "b": np.array([2])}, participant="UTS01", model="m", layer=3)
+    rows = table.set_index("roi")
+    assert list(rows.index) == [WHOLE_CORTEX, "a", "b"]
+    assert rows.loc["a", "n_voxels"] == 2 and rows.loc["a", "alignment"] == pytest.approx(0.45)
+    assert rows.loc["a", "alignment_sem"] == pytest.approx(np.std([0.4, 0.5], ddof=1) / np.sqrt(2))
+    assert rows.loc[WHOLE_CORTEX, "n_voxels"] == 4
+    assert rows.loc[WHOLE_CORTEX, "alignment"] == pytest.approx(0.475)
+    assert rows.loc["b", "n_voxels"] == 0 and np.isnan(rows.loc["b", "alignment"])
+    assert (table["layer"] == 3).all() and (table["participant"] == "UTS01").all()
+
+
+def test_roi_indices_out_of_range_are_named():
+    with pytest.raises(ValueError, match=r"ROI 'late_language' names voxel indices 2\.\.7 outside 0\.\.4"):
+        roi_table(np.zeros(5), np.ones(5), {"late_language": np.array([2, 7])}, participant="p", model="m", layer=0)
+
+
+def test_aggregate_participants_mean_and_sem_over_participants():
+    table = pd.DataFrame(
+        {
+            "participant": ["UTS01", "UTS02", "UTS03", "UTS01", "UTS02"],
+            "model": ["m"] * 5,
+            "layer": [0, 0, 0, 1, 1],
+            "roi": ["a"] * 5,
+            "alignment": [0.1, 0.2, 0.6, 0.5, np.nan],
+            "alignment_sem": [0.01] * 5,
+            "n_voxels": [10, 10, 10, 10, 0],
+        }
+    )
+    agg = aggregate_participants(table).set_index("layer")
+    assert agg.loc[0, "alignment"] == pytest.approx(0.3)
+    assert agg.loc[0, "alignment_sem"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1) / np.sqrt(3))
+    assert agg.loc[0, "n_participants"] == 3
+    assert agg.loc[1, "n_participants"] == 1 and np.isnan(agg.loc[1, "alignment_sem"])

@@ -1,0 +1,211 @@
+"""The report: summaries against hand-computed values, figures, report.html, CLI, bad input."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import math
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from braintune.cli import report as report_cli
+from braintune.errors import DataError
+from braintune.report import build_report
+
+MODELS = ("facebook/wav2vec2-base", "tiny:hubert")
+PARTICIPANTS = ("UTS01", "UTS02", "UTS03")
+LAYERS = (0, 1, 2)
+ROIS = ("late_language", "primary_auditory", "whole_cortex")
+TASKS = {"mfcc": ("r2",), "words": ("macro_f1", "micro_f1"), "phonemes": ("macro_f1", "micro_f1"),
+         "sentence-type": ("macro_f1", "micro_f1")}
+# Each participant's value = a base value + its offset: mean = base + 0.01 and
+# SE = sd([-0.02, 0, 0.05], ddof=1) / sqrt(3) = sqrt((0.03² + 0.01² + 0.04²) / 2 / 3).
+OFFSETS = {"UTS01": -0.02, "UTS02": 0.0, "UTS03": 0.05}
+MEAN_OFFSET = 0.01
+SE = math.sqrt((0.03**2 + 0.01**2 + 0.04**2) / 2 / 3)
+CONFIG = "# braintune run configs/study.yaml\nmodels: [facebook/wav2vec2-base, tiny:hubert]\nseed: 0\n"
+
+
+def base_alignment(model: str, variant: str, layer: int, roi: str) -> float:
+    """Pretrained peaks mid-way; tuned rises in late-language regions (as in the paper)."""
+    value = 0.30 + 0.10 * (layer == 1) + 0.05 * MODELS.index(model) + 0.02 * ROIS.index(roi)
+    if variant == "tuned" and roi == "late_language":
+        value += 0.08 * layer
+    return value
+
+
+def base_probe(model: str, variant: str, layer: int, task: str, metric: str) -> float:
+    value = 0.50 + 0.05 * layer + 0.03 * list(TASKS).index(task) + 0.01 * (metric == "micro_f1")
+    return value + (0.04 * MODELS.index(model)) + (0.06 * layer if variant == "tuned" and task != "mfcc" else 0.0)
+
+
+def alignment_table() -> pd.DataFrame:
+    rows = [
+        dict(model=m, variant=v, participant=p, layer=layer, roi=roi,
+             alignment=base_alignment(m, v, layer, roi) + OFFSETS[p], sem=0.01, n_voxels=100, extra="ignored")
+        for m in MODELS for v in ("pretrained", "tuned") for p in PARTICIPANTS for layer in LAYERS for roi in ROIS
+    ]
+    return pd.DataFrame(rows)
+
+
+def probing_table() -> pd.DataFrame:
+    rows = []
+    for m in MODELS:
+        for layer in LAYERS:
+            for task, metrics in TASKS.items():
+                for metric in metrics:
+                    value = base_probe(m, "pretrained", layer, task, metric)
+                    rows.append(dict(model=m, variant="pretrained", participant=None, layer=layer,
+                                     task=task, metric=metric, value=value))
+                    rows += [dict(model=m, variant="tuned", participant=p, layer=layer, task=task, metric=metric,
+                                  value=base_probe(m, "tuned", layer, task, metric) + OFFSETS[p])
+                             for p in PARTICIPANTS]
+    return pd.DataFrame(rows)
+
+
+def cli(*argv: str) -> int:
+    """`braintune report ...` through the subcommand module (parse, then run)."""
+    parser = argparse.ArgumentParser(prog="braintune report")
+    report_cli.add_arguments(parser)
+    return report_cli.run(parser.parse_args(argv))
+
+
+def make_run(root, alignment: pd.DataFrame | None = None, probing: pd.DataFrame | None = None, fmt: str = "csv"):
+    (root / "tables").mkdir(parents=True)
+    (root / "config.yaml").write_text(CONFIG)
+    for name, table in (("alignment", alignment), ("probing", probing)):
+        if table is not None:
+            path = root / "tables" / f"{name}.{fmt}"
+            table.to_csv(path, index=False) if fmt == "csv" else table.to_parquet(path, index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("run"), alignment_table(), probing_table())
+    return run, build_report(run)
+
+
+def test_alignment_summary_is_mean_and_se_across_participants(full_run):
+    run, _ = full_run
+    summary = pd.read_csv(run / "tables" / "alignment_summary.csv")
+    assert len(summary) == len(MODELS) * 2 * len(LAYERS) * len(ROIS)
+    assert set(summary["n_participants"]) == {3}
+    for m in MODELS:
+        for v in ("pretrained", "tuned"):
+            for layer in LAYERS:
+                for roi in ROIS:
+                    row = summary[(summary["model"] == m) & (summary["variant"] == v)
+                                  & (summary["layer"] == layer) & (summary["roi"] == roi)]
+                    assert len(row) == 1
+                    assert row["mean"].iloc[0] == pytest.approx(base_alignment(m, v, layer, roi) + MEAN_OFFSET)
+                    assert row["se"].iloc[0] == pytest.approx(SE)
+    tuned_late = summary[(summary["variant"] == "tuned") & (summary["roi"] == "late_language")
+                         & (summary["model"] == MODELS[0])]
+    assert list(tuned_late["mean"]) == pytest.approx([0.31, 0.49, 0.47])  # layers 0, 1, 2 by hand
+    assert list(summary["roi"][:6]) == ["late_language"] * 6  # Figure 1's ROIs first, pretrained then tuned
+
+
+def test_probing_summary_pretrained_single_value_tuned_mean_se(full_run):
+    run, _ = full_run
+    summary = pd.read_csv(run / "tables" / "probing_summary.csv")
+    n_rows = sum(len(metrics) for metrics in TASKS.values())
+    assert len(summary) == len(MODELS) * 2 * len(LAYERS) * n_rows
+    pre = summary[summary["variant"] == "pretrained"]
+    tuned = summary[summary["variant"] == "tuned"]
+    assert set(pre["n_models"]) == {1} and pre["se"].isna().all()
+    assert set(tuned["n_models"]) == {3} and tuned["se"].to_numpy() == pytest.approx(SE)
+    row = lambda t, v: t[(t["model"] == "tiny:hubert") & (t["layer"] == 2) & (t["task"] == "phonemes")
+                         & (t["metric"] == "micro_f1")]["mean"].iloc[0]
+    assert row(pre, "pretrained") == pytest.approx(0.50 + 0.10 + 0.06 + 0.01 + 0.04)
+    assert row(tuned, "tuned") == pytest.approx(0.50 + 0.10 + 0.06 + 0.01 + 0.04 + 0.12 + MEAN_OFFSET)
+    assert list(dict.fromkeys(summary["task"])) == ["mfcc", "words", "phonemes", "sentence-type"]
+
+
+def test_figures_are_non_trivial_png_and_pdf(full_run):
+    run, _ = full_run
+    for stem, (n_rows, n_cols) in {"figure1": (2, 2), "figure2": (2, 4)}.items():
+        png = (run / "figures" / f"{stem}.png").read_bytes()
+        pdf = (run / "figures" / f"{stem}.pdf").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 30_000
+        assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        # 4.6 x 3.2 inch panels (+0.8 inch title and legend) at 150 dpi
+        assert width == round(4.6 * n_cols * 150) and height == round((3.2 * n_rows + 0.8) * 150)
+
+
+def test_html_is_self_contained_with_figures_tables_and_config(full_run):
+    run, report = full_run
+    assert report == run / "report.html"
+    text = report.read_text("utf-8")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert [base64.b64decode(i) for i in images] == [
+        (run / "figures" / "figure1.png").read_bytes(), (run / "figures" / "figure2.png").read_bytes()]
+    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"<(script|link)\b", text)
+    assert "# braintune run configs/study.yaml" in text and "seed: 0" in text
+    assert text.count("<table") == 3  # run info, alignment summary, probing summary
+    assert f"{0.31:.3f} ± {SE:.3f} (n=3)" in text  # wav2vec2 late-language tuned layer 0
+    assert "tiny:hubert" in text and "UTS01, UTS02, UTS03" in text
+    assert "noise ceiling" in text and "macro-F1" in text
+    assert not list(run.glob("**/.*.tmp"))
+
+
+def test_missing_probing_table_is_reported_not_fatal(tmp_path):
+    run = make_run(tmp_path / "run", alignment=alignment_table())
+    report = build_report(run)
+    text = report.read_text("utf-8")
+    assert "No probing table" in text and "Figure 2 is absent" in text
+    assert text.count("data:image/png;base64,") == 1
+    assert (run / "figures" / "figure1.png").is_file() and not (run / "figures" / "figure2.png").exists()
+    assert not (run / "tables" / "probing_summary.csv").exists()
+
+
+def test_parquet_table_is_read_with_empty_pretrained_participant(tmp_path):
+    run = make_run(tmp_path / "run", probing=probing_table(), fmt="parquet")
+    text = build_report(run).read_text("utf-8")
+    assert "No alignment table" in text and "tables/probing.parquet" in text
+    summary = pd.read_csv(run / "tables" / "probing_summary.csv")
+    assert set(summary.loc[summary["variant"] == "pretrained", "n_models"]) == {1}
+
+
+def test_table_missing_a_column_is_a_data_error_naming_file_and_column(tmp_path):
+    run = make_run(tmp_path / "run", alignment=alignment_table().drop(columns=["roi"]))
+    expected = re.escape(f"{run / 'tables' / 'alignment.csv'}: missing required column(s) roi (has: model,")
+    with pytest.raises(DataError, match=expected):
+        build_report(run)
+    with pytest.raises(DataError, match=expected):
+        cli(str(run))
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda t: t.assign(alignment=["x"] + list(t["alignment"][1:])), "column 'alignment' holds non-numbers"),
+    (lambda t: pd.concat([t, t.iloc[:1]]), "rows repeat the same"),
+    (lambda t: t.assign(variant="finetuned"), "unknown variant"),
+    (lambda t: t.iloc[:0], "has no rows"),
+])
+def test_malformed_table_is_a_data_error(tmp_path, corrupt, message):
+    run = make_run(tmp_path / "run", alignment=corrupt(alignment_table()))
+    with pytest.raises(DataError, match=message):
+        build_report(run)
+
+
+def test_missing_run_dir_or_tables_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="run folder not found"):
+        build_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no alignment or probing table"):
+        build_report(tmp_path / "empty")
+
+
+def test_cli_rebuilds_report_and_prints_its_path(full_run, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(full_run[0], run)
+    (run / "report.html").unlink()
+    shutil.rmtree(run / "figures")
+    assert cli(str(run)) == 0
+    assert capsys.readouterr().out.strip() == str(run / "report.html")
+    assert (run / "report.html").is_file() and (run / "figures" / "figure2.pdf").is_file()
