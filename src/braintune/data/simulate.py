@@ -234,25 +234,46 @@ def simulate_dataset(
     lengths = [float(length_rng.uniform(lo, hi)) for _ in range(n_train_stories + 1)] + [settings["test_story_seconds"]]
     embeddings = word_embeddings(seed, embed_dim)
 
-    stories, feats = [], {}
-    for i, (name, seconds) in enumerate(tqdm(list(zip(names, lengths)), desc="stories", unit="story", leave=False)):
-        story = _speak_story(name, seconds, np.random.default_rng((seed, 2, i)), tr)
+    stories = _speak_in_fresh_process([(name, seconds, (seed, 2, i)) for i, (name, seconds) in enumerate(zip(names, lengths))], tr)
+    feats = {}
+    for story in stories:
         rows_t = response_row_times(story.n_triggers, tr=tr)
         mel = log_mel_envelope(story.audio, n_mels)
         lang = word_track(story.words, embeddings, len(mel))
-        feats[name] = dict(
+        feats[story.name] = dict(
             fine_times=np.arange(len(mel)) * FINE_DT, auditory=_zscore(mel), language=_zscore(lang),
             row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
         )
         _write_story(out, story)
-        _save_npz(truth / "features" / f"{name}.npz", {k: np.asarray(v, np.float32) for k, v in feats[name].items()})
-        stories.append(story)
+        _save_npz(truth / "features" / f"{story.name}.npz", {k: np.asarray(v, np.float32) for k, v in feats[story.name].items()})
     _write_json(der / "respdict.json", {s.name: s.n_triggers for s in stories})
 
     for p in tqdm(range(n_participants), desc="participants", unit="participant", leave=False):
         _simulate_participant(out, f"UTS{p + 1:02d}", feats, settings, np.random.default_rng((seed, 4, p)))
     _write_json(truth / "settings.json", settings)
     return out
+
+
+def _speak_in_fresh_process(specs: list[tuple[str, float, tuple]], tr: float) -> list[_Story]:
+    """Speak the stories (name, seconds, rng seed) one after the other in a new process.
+
+    espeak-ng carries state from one synthesis to the next within a process (audio and
+    timings of the same sentence differ by a few samples from call to call, and
+    espeak_ng_SetRandSeed does not reset it), so the stories are spoken from a freshly
+    started library: the same seed then gives the same audio, whatever ran before.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_speak_stories, specs, tr).result()
+
+
+def _speak_stories(specs: list[tuple[str, float, tuple]], tr: float) -> list[_Story]:
+    return [
+        _speak_story(name, seconds, np.random.default_rng(seed), tr)
+        for name, seconds, seed in tqdm(specs, desc="speaking stories", unit="story", leave=False)
+    ]
 
 
 def _speak_story(name: str, seconds: float, rng: np.random.Generator, tr: float) -> _Story:

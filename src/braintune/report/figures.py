@@ -64,8 +64,9 @@ def _panel(ax: Axes, rows: pd.DataFrame, ylabel: str) -> None:
     ax.grid(True, color="0.9", linewidth=0.8)
 
 
-def _legend(fig: Figure, summary: pd.DataFrame, count_column: str, what: str) -> None:
-    """One legend for the figure; labels say over how many participants the bands are."""
+def _legend(fig: Figure, summary: pd.DataFrame, count_column: str, what: str, single: str) -> None:
+    """One legend for the figure; labels say what the bands are across ("participants") and
+    how many, or `single` ("single model") where there is one value per layer."""
     handles, labels = [], []
     for variant in VARIANTS:
         counts = summary.loc[summary["variant"] == variant, count_column]
@@ -73,7 +74,7 @@ def _legend(fig: Figure, summary: pd.DataFrame, count_column: str, what: str) ->
             continue
         n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}–{counts.max()}"
         label = STYLE[variant]["label"]
-        label += f": mean ± SE across {what} (n={n})" if counts.max() > 1 else " (single model)"
+        label += f": mean ± SE across {what} (n={n})" if counts.max() > 1 else f" ({single})"
         handles.append(Line2D([], [], markersize=4, linewidth=1.8, **{**STYLE[variant], "label": label}))
         labels.append(label)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), frameon=False)
@@ -94,7 +95,8 @@ def figure1(alignment_summary: pd.DataFrame) -> Figure:
     """
     models = list(dict.fromkeys(alignment_summary["model"]))
     fig, axes = _grid(len(models), len(FIGURE1_ROIS), "Figure 1 — layer-wise brain alignment")
-    _legend(fig, alignment_summary[alignment_summary["roi"].isin(FIGURE1_ROIS)], "n_participants", "participants")
+    shown = alignment_summary[alignment_summary["roi"].isin(FIGURE1_ROIS)]
+    _legend(fig, shown, "n_participants", "participants", "one participant")
     for row, model in enumerate(models):
         for col, roi in enumerate(FIGURE1_ROIS):
             ax = axes[row][col]
@@ -115,7 +117,7 @@ def figure2(probing_summary: pd.DataFrame) -> Figure:
     tasks = ordered_tasks(probing_summary["task"])
     metrics = {t: primary_metric(t, set(probing_summary.loc[probing_summary["task"] == t, "metric"])) for t in tasks}
     fig, axes = _grid(len(models), len(tasks), "Figure 2 — layer-wise probing")
-    _legend(fig, probing_summary, "n_models", "per-participant models")
+    _legend(fig, probing_summary, "n_models", "per-participant models", "single model")
     for row, model in enumerate(models):
         for col, task in enumerate(tasks):
             ax = axes[row][col]

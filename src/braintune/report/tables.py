@@ -14,8 +14,8 @@ import pandas as pd
 
 from braintune.errors import DataError
 
-ALIGNMENT_COLUMNS = ("model", "variant", "participant", "layer", "roi", "alignment")
-PROBING_COLUMNS = ("model", "variant", "participant", "layer", "task", "metric", "value")
+ALIGNMENT_KEYS = ("model", "variant", "participant", "layer", "roi")
+PROBING_KEYS = ("model", "variant", "participant", "layer", "task", "metric")
 
 VARIANTS = ("pretrained", "tuned")
 ROI_ORDER = (
@@ -27,7 +27,6 @@ TASK_ORDER = ("mfcc", "words", "phonemes", "sentence-type")
 METRIC_ORDER = ("r2", "macro_f1", "micro_f1")
 PRIMARY_METRIC = {"mfcc": "r2"}  # every other task: macro_f1
 DEFAULT_METRIC = "macro_f1"
-_TEXT_COLUMNS = ("model", "variant", "participant", "roi", "task", "metric")
 
 
 def table_path(run_dir: str | Path, name: str) -> Path | None:
@@ -40,19 +39,22 @@ def table_path(run_dir: str | Path, name: str) -> Path | None:
     return None
 
 
-def read_table(path: str | Path, required: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
+def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFrame:
     """Read a CSV or parquet table and check it.
 
-    required: columns that must be present (others are kept but unused).
-    numeric: required columns converted to float; a non-numeric entry is a DataError.
-    Returns the table with `participant` as str ("" where empty), `layer` as int.
+    keys: the columns that identify a row (at most one row per combination); `value`: the
+    number column. These must be present; other columns are kept but unused.
+    Returns the table with `layer` as int, `value` as float (NaN kept) and the text keys as
+    str ("" where empty, e.g. the participant of a pretrained model's probe).
     """
+    required = (*keys, value)
+    text_keys = [c for c in keys if c != "layer"]
     path = Path(path)
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
         else:  # labels stay text: participant "01" is not the number 1
-            table = pd.read_csv(path, dtype={c: str for c in _TEXT_COLUMNS})
+            table = pd.read_csv(path, dtype=dict.fromkeys(text_keys, str))
     except (OSError, ValueError) as exc:  # pandas' parser and pyarrow errors are ValueErrors
         raise DataError(f"{path}: cannot read table ({exc})") from exc
     missing = [c for c in required if c not in table.columns]
@@ -64,7 +66,7 @@ def read_table(path: str | Path, required: tuple[str, ...], numeric: tuple[str, 
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
     table = table.copy()
-    for col in numeric:
+    for col in ("layer", value):
         values = pd.to_numeric(table[col], errors="coerce")
         bad = values.isna() & table[col].notna()
         if bad.any():
@@ -73,27 +75,26 @@ def read_table(path: str | Path, required: tuple[str, ...], numeric: tuple[str, 
     if table["layer"].isna().any() or (table["layer"] % 1 != 0).any():
         raise DataError(f"{path}: column 'layer' must hold whole numbers")
     table["layer"] = table["layer"].astype(int)
-    for col in (c for c in _TEXT_COLUMNS if c in required):
+    for col in text_keys:
         table[col] = table[col].fillna("").astype(str)
     unknown = sorted(set(table["variant"]) - set(VARIANTS))
     if unknown:
         raise DataError(f"{path}: unknown variant(s) {', '.join(map(repr, unknown))}; expected {' or '.join(VARIANTS)}")
-    key = [c for c in required if c not in numeric or c == "layer"]
-    duplicated = table.duplicated(key, keep=False)
+    duplicated = table.duplicated(list(keys), keep=False)
     if duplicated.any():
-        row = table.loc[duplicated, key].iloc[0].to_dict()
-        raise DataError(f"{path}: {int(duplicated.sum())} rows repeat the same {', '.join(key)}, e.g. {row}")
+        row = table.loc[duplicated, list(keys)].iloc[0].to_dict()
+        raise DataError(f"{path}: {int(duplicated.sum())} rows repeat the same {', '.join(keys)}, e.g. {row}")
     return table
 
 
 def read_alignment(path: str | Path) -> pd.DataFrame:
     """The alignment table: one row per participant x model x variant x layer x roi."""
-    return read_table(path, ALIGNMENT_COLUMNS, numeric=("layer", "alignment"))
+    return read_table(path, ALIGNMENT_KEYS, "alignment")
 
 
 def read_probing(path: str | Path) -> pd.DataFrame:
     """The probing table: one row per model x variant x participant x layer x task x metric."""
-    return read_table(path, PROBING_COLUMNS, numeric=("layer", "value"))
+    return read_table(path, PROBING_KEYS, "value")
 
 
 def _mean_se(table: pd.DataFrame, by: list[str], value: str, count_name: str) -> pd.DataFrame:

@@ -1,0 +1,139 @@
+"""Study configs, the grid of cells, cache keys and the runner's reuse of finished cells."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from braintune.errors import ConfigError
+from braintune.study import runner
+from braintune.study.config import dump_config, load_config
+from braintune.study.plan import plan_cells, waves
+
+BASE = {
+    "models": ["tiny:wav2vec2", "tiny:hubert"],
+    "participants": ["UTS01", "UTS02"],
+    "data": {"fmri": "/data/fmri", "timit": "/data/timit", "speech_commands": "/data/sc"},
+}
+
+
+def config(tmp_path, *overrides, raw=None):
+    return load_config(raw=dict(raw or BASE, out=str(tmp_path / "run")), overrides=list(overrides))
+
+
+def test_defaults_are_the_papers(tmp_path):
+    cfg = config(tmp_path)
+    assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.backbone_lr, cfg.tune.head_lr) == (30, 128, 5e-5, 1e-4)
+    assert (cfg.tune.window_seconds, cfg.tune.ceiling_threshold, cfg.align.ceiling_threshold) == (10.0, 0.4, 0.05)
+    assert cfg.features.delays == [1, 2, 3, 4]
+    assert load_config(raw=__import__("yaml").safe_load(dump_config(cfg))) == cfg  # resolved config round-trips
+
+
+def test_overrides_parse_yaml_values(tmp_path):
+    cfg = config(tmp_path, "tune.epochs=3", "participants=[UTS03]", "features.scheme=reference", "tune.bf16=true")
+    assert cfg.tune.epochs == 3 and cfg.participants == ["UTS03"]
+    assert cfg.features.scheme == "reference" and cfg.tune.bf16 is True
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("tune.epoch=3", "unknown key tune.epoch"),
+        ("colour=red", "unknown key colour"),
+        ("tune.epochs=many", "tune.epochs: expected a number"),
+        ("tune.epochs=2.5", "expected a whole number"),
+        ("stages=[tune, dance]", "unknown stage"),
+        ("features.scheme=slow", "features.scheme"),
+        ("probe.tasks=[mfcc, poetry]", "unknown task"),
+        ("layers=some", "layers"),
+        ("executor.name=cloud", "executor.name"),
+        ("tune.epochs", "expected key=value"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        config(tmp_path, override)
+
+
+def test_missing_folders_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="data.fmri"):
+        config(tmp_path, "data.fmri=null")
+    with pytest.raises(ConfigError, match="data.speech_commands"):
+        config(tmp_path, "data.speech_commands=null")
+    with pytest.raises(ConfigError, match="no such study config"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_grid_and_dependencies(tmp_path):
+    cells = plan_cells(config(tmp_path))
+    by_stage = {}
+    for cell in cells:
+        by_stage.setdefault(cell.stage, []).append(cell)
+    assert {s: len(c) for s, c in by_stage.items()} == {
+        "tune": 4, "probe_pretrained": 2, "align_pretrained": 4, "align_tuned": 4, "probe_tuned": 4}
+    for cell in by_stage["align_tuned"] + by_stage["probe_tuned"]:
+        (dep,) = cell.depends_on
+        assert (dep.stage, dep.model, dep.participant) == ("tune", cell.model, cell.participant)
+    first, second = waves(cells)
+    assert {c.stage for c in second} == {"align_tuned", "probe_tuned"}
+    assert len({c.key for c in cells}) == len(cells)
+
+
+def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
+    before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+
+    def changed(*overrides):
+        after = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path, *overrides))}
+        return {k[0] for k in before if before[k] != after[k]}
+
+    assert changed("tune.epochs=5") == {"tune", "align_tuned", "probe_tuned"}
+    assert changed("align.ceiling_threshold=0.1") == {"align_pretrained", "align_tuned"}
+    assert changed("probe.tasks=[mfcc]") == {"probe_pretrained", "probe_tuned"}
+    assert changed("tune.gpus=4") == set()  # speed, not results
+    assert changed("executor.name=slurm") == set()
+
+
+def test_runner_reuses_finished_cells_and_recomputes_changed_ones(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(cell, cfg, run_dir, folder):
+        calls.append((cell.stage, cell.model, cell.participant))
+        if cell.stage != "tune":
+            (folder / "table.csv").write_text("model,variant,value\n%s,x,1\n" % cell.model)
+
+    monkeypatch.setattr(runner, "RUNNERS", {s: fake for s in runner.RUNNERS})
+    cfg = config(tmp_path, "stages=[tune, align_pretrained, align_tuned, probe_pretrained, probe_tuned]")
+    run_dir = runner.run_study(cfg)
+    assert len(calls) == len(plan_cells(cfg)) == 18
+    assert (run_dir / "config.yaml").exists() and (run_dir / "tables" / "alignment.parquet").exists()
+
+    calls.clear()
+    runner.run_study(cfg)
+    assert calls == []  # everything cached
+
+    calls.clear()
+    runner.run_study(config(tmp_path, "stages=[tune, align_pretrained, align_tuned, probe_pretrained, probe_tuned]",
+                            "align.n_folds=3"))
+    assert sorted({c[0] for c in calls}) == ["align_pretrained", "align_tuned"] and len(calls) == 8
+
+
+def test_a_failed_cell_is_not_marked_done(tmp_path, monkeypatch):
+    def boom(cell, cfg, run_dir, folder):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(runner, "RUNNERS", {s: boom for s in runner.RUNNERS})
+    cfg = config(tmp_path, "stages=[probe_pretrained]")
+    with pytest.raises(RuntimeError):
+        runner.run_study(cfg)
+    cell = plan_cells(cfg)[0]
+    assert not (cell.folder(tmp_path / "run") / "done.json").exists()
+    assert not runner.is_done(cell, tmp_path / "run")
+
+
+def test_done_marker_holds_the_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "RUNNERS", {s: (lambda *a: None) for s in runner.RUNNERS})
+    cfg = config(tmp_path, "stages=[probe_pretrained]")
+    runner.run_study(cfg)
+    cell = plan_cells(cfg)[0]
+    assert json.loads((cell.folder(tmp_path / "run") / "done.json").read_text())["key"] == cell.key
