@@ -16,7 +16,7 @@ SIM_DATASET_SETTINGS = dict(
 
 @pytest.fixture(scope="session")
 def sim_dataset(tmp_path_factory):
-    """Root Path of a small simulated ds003020 corpus, generated once per test session (~5 s).
+    """Root Path of a small simulated ds003020 corpus, generated once per test session (5-20 s).
 
     braintune.data.simulate.simulate_dataset with SIM_DATASET_SETTINGS:
     participants UTS01, UTS02 (about 200 voxels each, x0.8-1.2: ~25% auditory, ~35% language,

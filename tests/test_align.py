@@ -59,7 +59,7 @@ def small(tmp_path):
 
 
 def fake_features(monkeypatch, features, calls):
-    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4)):
+    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4), device=None):
         calls.append(list(stories))
         return {s: features[s] for s in stories}
 
@@ -191,3 +191,38 @@ def test_bad_settings_and_layers(small, tmp_path):
         align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", alphas=[0, 1])
     with pytest.raises(ConfigError, match=r"layers \[5\] out of range: the model has layers 0\.\.1"):
         align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", layers=[5])
+
+
+def test_simulated_participants_against_their_ground_truth(sim_dataset, tmp_path):
+    """The shared simulated corpus (70-row test story, 5 repeats; ~70 training rows).
+
+    Ceiling estimates follow the true ceilings (pooled over participants; the short test
+    story limits the precision: corr ~0.75 here, 0.98 in test_encoding's longer simulation);
+    a layer holding the true stimulus features aligns far better than one of random features.
+    """
+    from braintune.data.simulate import load_true_features, load_truth
+    from braintune.encoding import noise_ceiling
+
+    dataset = Dataset(sim_dataset)
+    estimates, truths = [], []
+    rng = np.random.default_rng(0)
+    for participant in dataset.participants:
+        truth = load_truth(sim_dataset, participant)
+        estimates.append(noise_ceiling(dataset.load_repeats(participant)))
+        truths.append(truth.ceiling)
+        signal = truth.kind > 0
+        assert abs(np.mean(estimates[-1][signal] - truth.ceiling[signal])) < 0.05
+
+        split = dataset.split(participant)
+        features = {}
+        for story in split.train + [split.test]:
+            true = load_true_features(sim_dataset, story)
+            true = np.concatenate([true["auditory_rows"], true["language_rows"]], axis=1)
+            features[story] = np.stack([rng.standard_normal(true.shape), true]).astype(np.float32)
+        table = align_participant(
+            dataset, participant, features, tmp_path / "out", model="truth", alphas=np.logspace(-1, 4, 11), n_folds=4
+        ).set_index(["layer", "roi"])
+        for roi in ("early_auditory", "late_language", "whole_cortex"):
+            assert table.loc[(1, roi), "alignment"] > table.loc[(0, roi), "alignment"] + 0.2, (participant, roi)
+        assert table.loc[(1, "early_auditory"), "alignment"] > 0.5
+    assert np.corrcoef(np.concatenate(estimates), np.concatenate(truths))[0, 1] > 0.7

@@ -182,12 +182,26 @@ def test_test_story_responses_never_reach_alpha_choice_or_prediction():
     assert not np.allclose(dirty.r, clean.r)
 
 
+def test_torch_backend_matches_numpy():
+    sim = simulate(seed=8)
+    X, Y, X_test = (sim[k].astype(np.float64) for k in ("X_train", "Y_train", "X_test"))  # float64: no near-ties
+    args = (X, Y, sim["story_rows"], X_test, sim["repeats"].mean(0))
+    a = fit_encoding_model(*args, voxel_batch=16)
+    b = fit_encoding_model(*args, voxel_batch=16, backend="torch")
+    np.testing.assert_array_equal(a.alpha, b.alpha)
+    np.testing.assert_allclose(b.prediction, a.prediction, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        fit_encoding_model(*args, backend="tensorflow")
+
+
 def test_bad_shapes_and_alphas_are_rejected():
     X = np.zeros((10, 3), np.float32)
     with pytest.raises(ValueError, match="features have 10 rows but responses have 9"):
         ridge_predict(X, np.zeros((9, 2), np.float32), X, 1.0)
     with pytest.raises(ValueError, match="positive"):
         ridge_predict(X, np.zeros((10, 2), np.float32), X, [0.0, 1.0])
+    with pytest.raises(ValueError, match="3 values for 2 voxels"):
+        ridge_predict(X, np.zeros((10, 2), np.float32), X, [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="story_rows sum to 9"):
         fit_encoding_model(X, np.zeros((10, 2), np.float32), [4, 5], X, np.zeros((10, 2), np.float32))
 

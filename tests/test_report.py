@@ -151,7 +151,7 @@ def test_html_is_self_contained_with_figures_tables_and_config(full_run):
     assert f"{0.31:.3f} ± {SE:.3f} (n=3)" in text  # wav2vec2 late-language tuned layer 0
     assert "tiny:hubert" in text and "UTS01, UTS02, UTS03" in text
     assert "noise ceiling" in text and "macro-F1" in text
-    assert not list(run.glob("**/.*.tmp"))
+    assert not list(run.glob("**/.*tmp*"))
 
 
 def test_missing_probing_table_is_reported_not_fatal(tmp_path):
@@ -209,3 +209,11 @@ def test_cli_rebuilds_report_and_prints_its_path(full_run, tmp_path, capsys):
     assert cli(str(run)) == 0
     assert capsys.readouterr().out.strip() == str(run / "report.html")
     assert (run / "report.html").is_file() and (run / "figures" / "figure2.pdf").is_file()
+
+
+def test_figure2_metric_is_r2_for_mfcc_macro_f1_otherwise_else_what_exists():
+    from braintune.report.tables import primary_metric
+
+    assert primary_metric("mfcc", {"r2", "macro_f1"}) == "r2"
+    assert primary_metric("phonemes", {"micro_f1", "macro_f1"}) == "macro_f1"
+    assert primary_metric("my-task", {"micro_f1", "accuracy"}) == "accuracy"

@@ -130,3 +130,12 @@ def test_cli_run(tmp_path):
     assert ds.participants == ["UTS01"] and ds.stories == ["simstory01", "stagefright", "wheretheressmoke"]
     assert ds.load_repeats("UTS01").shape[0] == 2
     assert json.loads((out / "simulation_truth" / "settings.json").read_text())["seed"] == 1
+
+
+def test_bad_settings_are_config_errors(tmp_path):
+    from braintune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="repeats"):
+        simulate_dataset(tmp_path, n_repeats=1)
+    with pytest.raises(ConfigError, match="ceiling_range"):
+        simulate_dataset(tmp_path, ceiling_range=(0.5, 1.2))

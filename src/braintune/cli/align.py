@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subjects", nargs="+", required=True, metavar="UTSxx", help="participants, e.g. UTS01 UTS02")
     parser.add_argument("--layers", nargs="+", default=["all"], help="'all' (default) or layer indices, 0 = CNN output")
     parser.add_argument("--out", required=True, help="output folder: alignment.csv/.parquet and voxels/...npz")
-    parser.add_argument("--cache", default=None, help="feature cache folder (default: none)")
+    parser.add_argument("--cache", default=None, help="feature cache folder (default OUT/cache/features)")
     parser.add_argument("--scheme", default="fast", help="feature extraction scheme passed to braintune.features (default fast)")
     parser.add_argument(
         "--alphas", nargs="+", type=float, default=list(DEFAULT_ALPHAS),
@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="noise-ceiling threshold (default 0.05)")
     parser.add_argument("--folds", type=int, default=5, help="leave-stories-out folds for alpha choice (default 5)")
     parser.add_argument("--voxel-batch", type=int, default=DEFAULT_VOXEL_BATCH, help="voxels per batch (memory bound)")
-    parser.add_argument("--backend", default="numpy", help="himalaya backend: numpy (default), torch, torch_cuda")
+    parser.add_argument("--backend", default="numpy", help="ridge backend (himalaya's): numpy (default), torch, torch_cuda")
+    parser.add_argument("--device", default=None, help="device of the speech model, e.g. cuda or cpu (default: cuda if available)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     table = run_alignment(
         args.data, args.model, args.subjects, args.out, layers=layers, cache_dir=args.cache, scheme=args.scheme,
         alphas=args.alphas, threshold=args.threshold, n_folds=args.folds, voxel_batch=args.voxel_batch,
-        backend=args.backend,
+        backend=args.backend, device=args.device,
     )
     print(f"{len(table)} rows written to {args.out}/alignment.csv and alignment.parquet")
     return 0

@@ -1,7 +1,5 @@
 """`braintune demo`: the whole study on simulated data with tiny models."""
 
-from braintune.study.demo import run_demo
-
 NAME = "demo"
 HELP = "run the whole study on simulated participants and stand-in corpora with tiny models"
 
@@ -13,6 +11,8 @@ def add_arguments(parser):
 
 
 def run(args):
+    from braintune.study.demo import run_demo
+
     run_dir = run_demo(args.out, args.overrides, size="small" if args.small else "default")
     print(f"\nThe demo study ran: 2 simulated participants, tiny wav2vec2 and HuBERT, pretrained vs brain-tuned.")
     print(f"tables:  {run_dir / 'tables'}")

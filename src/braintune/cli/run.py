@@ -1,8 +1,5 @@
 """`braintune run STUDY.yaml [key=value ...]`"""
 
-from braintune.study.config import load_config
-from braintune.study.runner import run_study
-
 NAME = "run"
 HELP = "run a whole study (tune, align, probe, report) from a YAML config; cached cells are reused"
 
@@ -16,6 +13,9 @@ def add_arguments(parser):
 
 
 def run(args):
+    from braintune.study.config import load_config
+    from braintune.study.runner import run_study
+
     cfg = load_config(args.config, args.overrides)
     run_dir = run_study(cfg, executor=args.executor)
     report = run_dir / "report.html"

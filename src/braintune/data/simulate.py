@@ -46,8 +46,9 @@ from tqdm import tqdm
 
 from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
 from braintune.data.rois import ROI_GROUPS
-from braintune.data.speech_synth import Voice, synthesize
+from braintune.data.speech_synth import Voice, in_fresh_process, synthesize
 from braintune.data.textgrid import write_textgrid
+from braintune.errors import ConfigError
 
 SAMPLE_RATE = 16000
 FINE_DT = 0.1  # s, time step of the stimulus features
@@ -217,7 +218,9 @@ def simulate_dataset(
     out = Path(out)
     lo, hi = sorted(story_seconds)
     if n_participants < 1 or n_train_stories < 1 or n_repeats < 2 or lo < 30 or n_voxels < 60:
-        raise ValueError("need >= 1 participant, >= 1 training story, >= 2 repeats, stories >= 30 s and >= 60 voxels")
+        raise ConfigError("simulate: need >= 1 participant, >= 1 training story, >= 2 repeats, stories >= 30 s, >= 60 voxels")
+    if not 0 < ceiling_range[0] < ceiling_range[1] < 1:
+        raise ConfigError(f"simulate: ceiling_range must satisfy 0 < low < high < 1, got {ceiling_range}")
     settings = dict(
         n_participants=n_participants, n_train_stories=n_train_stories, story_seconds=[lo, hi],
         test_story_seconds=float(test_story_seconds or hi), n_repeats=n_repeats, n_voxels=n_voxels, tr=tr,
@@ -234,7 +237,8 @@ def simulate_dataset(
     lengths = [float(length_rng.uniform(lo, hi)) for _ in range(n_train_stories + 1)] + [settings["test_story_seconds"]]
     embeddings = word_embeddings(seed, embed_dim)
 
-    stories = _speak_in_fresh_process([(name, seconds, (seed, 2, i)) for i, (name, seconds) in enumerate(zip(names, lengths))], tr)
+    specs = [(name, seconds, (seed, 2, i)) for i, (name, seconds) in enumerate(zip(names, lengths))]
+    stories = in_fresh_process(_speak_stories, specs, tr)
     feats = {}
     for story in stories:
         rows_t = response_row_times(story.n_triggers, tr=tr)
@@ -254,21 +258,6 @@ def simulate_dataset(
     return out
 
 
-def _speak_in_fresh_process(specs: list[tuple[str, float, tuple]], tr: float) -> list[_Story]:
-    """Speak the stories (name, seconds, rng seed) one after the other in a new process.
-
-    espeak-ng carries state from one synthesis to the next within a process (audio and
-    timings of the same sentence differ by a few samples from call to call, and
-    espeak_ng_SetRandSeed does not reset it), so the stories are spoken from a freshly
-    started library: the same seed then gives the same audio, whatever ran before.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_speak_stories, specs, tr).result()
-
-
 def _speak_stories(specs: list[tuple[str, float, tuple]], tr: float) -> list[_Story]:
     return [
         _speak_story(name, seconds, np.random.default_rng(seed), tr)
@@ -279,10 +268,11 @@ def _speak_stories(specs: list[tuple[str, float, tuple]], tr: float) -> list[_St
 def _speak_story(name: str, seconds: float, rng: np.random.Generator, tr: float) -> _Story:
     """Sentences spoken one by one with short pauses until the story lasts `seconds`."""
     voice = VOICES[rng.integers(len(VOICES))]
+    espeak_seed = int(rng.integers(2**31))
     chunks, words, phones, t = [], [], [], 0
     target = int(seconds * SAMPLE_RATE)
     while t < target:
-        syn = synthesize(generate_sentence(rng), voice, SAMPLE_RATE)
+        syn = synthesize(generate_sentence(rng), voice, SAMPLE_RATE, seed=espeak_seed)
         gap = np.zeros(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE), np.float32)
         words += [(w.label, (t + w.start) / SAMPLE_RATE, (t + w.end) / SAMPLE_RATE) for w in syn.words]
         phones += [((t + p.start) / SAMPLE_RATE, (t + p.end) / SAMPLE_RATE, p.label)

@@ -4,7 +4,11 @@ One synthesis pass returns the waveform together with the sample offset of every
 and phoneme, which is what the stand-in corpora need (word timings for TextGrids,
 phone boundaries for TIMIT-layout `.PHN` files).
 
-espeak-ng is a process-global C library: calls are serialised with a lock.
+espeak-ng is a process-global C library: calls are serialised with a lock. It also
+carries state from one synthesis to the next (the same sentence comes back a few samples
+longer or shorter, and `espeak_ng_SetRandSeed` does not reset that), so the same sequence
+of calls gives the same audio only from a freshly started library: corpus generators run
+their whole sequence through `in_fresh_process`.
 """
 
 from __future__ import annotations
@@ -113,9 +117,24 @@ class _Engine:
         return cls._lib
 
 
-def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000) -> Synthesis:
+def in_fresh_process(function, *args):
+    """Run the picklable top-level `function(*args)` in a newly spawned process; return its result.
+
+    Used so that a generator's sequence of syntheses starts from a fresh espeak-ng, which
+    makes its audio depend only on its own inputs and seed (see the module docstring).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000, seed: int | None = None) -> Synthesis:
     """Speak `text` with espeak-ng; return audio at `sample_rate` with word and phoneme spans.
 
+    seed: seeds espeak-ng's random generator first (voice variants such as "+f3" add
+    breath noise seeded from the clock otherwise).
     Phoneme labels are espeak-ng mnemonics (e.g. "h", "@", "l", "oU"); word labels are
     the words of `text` as espeak segmented them. Pauses between words are not phonemes:
     a phoneme spans from its own event to the next event (phoneme or end).
@@ -143,6 +162,8 @@ def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000) -> S
     callback = _CALLBACK(on_audio)
     with _Engine._lock:
         lib = _Engine.lib()
+        if seed is not None:
+            lib.espeak_ng_SetRandSeed(ctypes.c_long(int(seed)))
         if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
             raise ValueError(f"espeak-ng has no voice named {voice.name!r}")
         lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate), 0)

@@ -2,8 +2,11 @@
 
 The readers in `timit` and `speech_commands` cannot tell these from the real corpora.
 Speakers are espeak-ng voices: accent (one per TIMIT dialect region), male/female
-variant, rate and pitch drawn from a seeded generator. Everything is deterministic given
-the seed.
+variant, rate and pitch drawn from a seeded generator. Everything the generators decide
+(speakers, voices, texts, splits, file names, phone sequences) is fixed by the seed; the
+waveform itself is not bit-exact across runs, because espeak-ng carries internal state
+(noise, pitch flutter) from one call to the next: samples and phone boundaries may move
+by a few milliseconds.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ ESPEAK_TO_TIMIT: dict[str, tuple[str, ...]] = {
 _PAUSES = {"_", "_:", "_!"}
 _LINKS = {";"}  # espeak linking marks: their time joins the preceding phone
 _CLOSURE_SHARE = 0.6  # a stop's closure takes this share of its espeak segment
+_EDGE_SILENCE = 1600  # samples of silence written before and after each TIMIT utterance
 
 SA_TEXTS = (
     "She had your dark suit in greasy wash water all year.",
@@ -185,12 +189,14 @@ def _words_of(text: str) -> list[str]:
     return [w.strip(".,;:!?\"").lower() for w in text.split() if w.strip(".,;:!?\"")]
 
 
-def _word_labels(text: str, words: list[Segment], end_of_speech: int) -> list[Label]:
-    """Word spans as in a .WRD file: text words (lower case), ending at the next word or the speech end."""
+def _word_labels(text: str, words: list[Segment], speech: tuple[int, int]) -> list[Label]:
+    """Word spans as in a .WRD file: the text's words (lower case), each running to the next
+    word, clipped to the speech (between the leading and trailing h#)."""
     names = _words_of(text)
     if len(names) != len(words):  # espeak split the text differently: keep its own labels
         names = [w.label.lower().strip(".,;:!?\"") for w in words]
-    return [Label(w.start, min(w.end, end_of_speech), n) for w, n in zip(words, names) if w.start < end_of_speech]
+    first, last = speech
+    return [Label(max(w.start, first), min(w.end, last), n) for w, n in zip(words, names) if w.start < last]
 
 
 def _write_labels(path: Path, labels: list[Label]) -> None:
@@ -198,15 +204,23 @@ def _write_labels(path: Path, labels: list[Label]) -> None:
 
 
 def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str) -> None:
-    """Speak `text` and write stem.WAV (SPHERE), .PHN, .WRD and .TXT."""
+    """Speak `text` and write stem.WAV (SPHERE), .PHN, .WRD and .TXT.
+
+    The speech is framed by _EDGE_SILENCE samples of silence on both sides (TIMIT's h#).
+    """
     syn = speech_synth.synthesize(text, voice, SAMPLE_RATE)
-    n = syn.audio.size
-    phones = espeak_to_timit(syn.phonemes, n)
-    speech_end = phones[-1].start if phones[-1].label == "h#" else n
-    write_sphere(stem.with_suffix(".WAV"), syn.audio, database_id="TIMIT", database_version="1.0",
+    audio = np.pad(syn.audio, _EDGE_SILENCE)
+    n = audio.size
+
+    def shifted(segments):
+        return [Segment(s.label, s.start + _EDGE_SILENCE, s.end + _EDGE_SILENCE) for s in segments]
+
+    phones = espeak_to_timit(shifted(syn.phonemes), n)
+    speech = (phones[0].end if phones[0].label == "h#" else 0, phones[-1].start if phones[-1].label == "h#" else n)
+    write_sphere(stem.with_suffix(".WAV"), audio, database_id="TIMIT", database_version="1.0",
                  utterance_id=utterance_id)
     _write_labels(stem.with_suffix(".PHN"), phones)
-    _write_labels(stem.with_suffix(".WRD"), _word_labels(text, syn.words, speech_end))
+    _write_labels(stem.with_suffix(".WRD"), _word_labels(text, shifted(syn.words), speech))
     _atomic_write_text(stem.with_suffix(".TXT"), f"0 {n} {text}\n")
 
 

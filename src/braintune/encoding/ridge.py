@@ -120,7 +120,11 @@ def ridge_predict(
     """
     xp = _backend(backend)
     _check_rows(X_train, Y_train)
-    alpha = np.broadcast_to(_check_alphas(np.atleast_1d(alpha)), (Y_train.shape[1],))
+    alpha = _check_alphas(np.atleast_1d(alpha))
+    if alpha.size == 1:
+        alpha = np.full(Y_train.shape[1], alpha[0])
+    if alpha.shape != (Y_train.shape[1],):
+        raise ValueError(f"alpha has {alpha.size} values for {Y_train.shape[1]} voxels")
     U, s, Vt = xp.svd(xp.asarray(X_train), full_matrices=False)
     to_test = xp.asarray(X_test.astype(X_train.dtype, copy=False)) @ Vt.T  # (test rows, k)
     out = np.empty((X_test.shape[0], Y_train.shape[1]), dtype=X_train.dtype)

@@ -17,6 +17,7 @@ samples; they differ only in how much audio around a frame the model sees.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -37,14 +38,14 @@ class Scheme:
     name: "reference" (one context-long window per step) or "fast" (see module docstring).
     step: spacing of the output times. context: audio before each kept frame.
     chunk: fast only — stride of its windows, and the most audio a kept frame sees after it.
-    bf16: compute under bfloat16 autocast (weights stay as loaded).
+    bf16: run the transformer blocks under bfloat16 autocast (weights stay as loaded).
     batch_size: fast only — equal-length windows per forward pass (results equal up to rounding).
     """
 
     name: str = "fast"
     step: float = 0.1
     context: float = 16.0
-    chunk: float = 2.0
+    chunk: float = 1.2
     bf16: bool = False
     batch_size: int = 4
 
@@ -79,10 +80,31 @@ def step_ends(n_samples: int, step: float) -> np.ndarray:
     return ends[(ends >= RECEPTIVE_FIELD) & (ends <= n_samples)]
 
 
+@contextmanager
+def _autocast_blocks(model, enabled: bool):
+    """bfloat16 autocast for the transformer blocks only: the CNN, the feature projection and the
+    convolutional position embedding stay in float32 (in bfloat16 they alone move frames by ~25%
+    on the tiny model; the blocks by ~0.01%)."""
+    if not enabled:
+        yield
+        return
+    device = next(model.parameters()).device
+    exact = [getattr(model, "feature_extractor", None), getattr(model, "feature_projection", None)]
+    exact.append(getattr(getattr(model, "encoder", None), "pos_conv_embed", None))
+    exact = [module for module in exact if module is not None]
+    for module in exact:
+        module.forward = torch.autocast(device.type, enabled=False)(module.forward)
+    try:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    finally:
+        for module in exact:
+            del module.forward
+
+
 def _run(model, windows: np.ndarray, bf16: bool) -> torch.Tensor:
     """All layers for a batch of equal-length windows (batch, samples). -> (batch, layers, frames, hidden) float32"""
-    device = next(model.parameters()).device
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), _autocast_blocks(model, bf16):
         states = hidden_states(model, torch.from_numpy(np.ascontiguousarray(windows)))
     return torch.stack(states, dim=1).float().cpu()
 

@@ -108,31 +108,68 @@ def classifier_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=
                        {"C": float(c)})
 
 
-def _binary_predictions(x_fit, y_fit, x_eval, c, seed) -> np.ndarray:
-    """One label column: a logistic classifier, or the constant if the fit rows hold one class."""
-    if y_fit.min() == y_fit.max():
-        return np.full(len(x_eval), y_fit[0], dtype=y_fit.dtype)
-    return _logistic(x_fit, y_fit, c, seed).predict(x_eval)
+def _binary_f1(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """F1 of each column of (rows, classes) 0/1 arrays; 0 where a column has no positives at all."""
+    tp = (truth & pred).sum(axis=0)
+    denominator = truth.sum(axis=0) + pred.sum(axis=0)
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+
+
+def _fit_binary_logistics(x: np.ndarray, y: np.ndarray, c: float, start: np.ndarray | None = None) -> np.ndarray:
+    """Independent L2 logistic regressions, one per column of y (rows, classes) in {0, 1}, fit jointly.
+
+    Minimises, per column, C · Σ_rows log(1 + exp(-s·(x·w + b))) + ½‖w‖² (s = ±1; the
+    objective of sklearn's LogisticRegression); the sum over columns separates, so one
+    L-BFGS run solves all of them. Returns (dims + 1, classes): weights, then intercepts.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    signs = 2.0 * y - 1.0
+    shape = (xb.shape[1], y.shape[1])
+
+    def loss_grad(flat):
+        w = flat.reshape(shape)
+        margin = signs * (xb @ w)
+        penalty = w[:-1]
+        loss = -c * log_expit(margin).sum() + 0.5 * (penalty ** 2).sum()
+        grad = -c * xb.T @ (signs * expit(-margin))
+        grad[:-1] += penalty
+        return loss, grad.ravel()
+
+    x0 = np.zeros(shape) if start is None else start
+    return minimize(loss_grad, x0.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x.reshape(shape)
 
 
 def multilabel_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=LOGISTIC_CS,
                      seed: int = 0) -> ProbeResult:
     """One logistic classifier per label column: features (rows, dims) -> labels (rows, classes) in {0, 1}.
 
-    Each column's C maximises its validation F1; scores are test "macro_f1" (mean over
-    classes) and "micro_f1" (over all row × class decisions).
+    Each column's C maximises its validation F1 (a column with one class in the fit rows
+    predicts that class); scores are test "macro_f1" (mean over classes) and "micro_f1"
+    (over all row × class decisions). `seed` is unused: the fits are deterministic.
     """
-    labels = np.asarray(labels).astype(np.int8)
-    x_fit, x_val = _zscore(features[split.fit], features[split.validation])
-    x_train, x_test = _zscore(features[split.train], features[split.test])
-    pred = np.zeros((len(split.test), labels.shape[1]), np.int8)
-    chosen = {}
-    for j in range(labels.shape[1]):
-        y_fit, y_val = labels[split.fit, j], labels[split.validation, j]
-        val_f1 = [f1_score(y_val, _binary_predictions(x_fit, y_fit, x_val, c, seed), zero_division=0) for c in cs]
-        c = cs[int(np.argmax(val_f1))]
-        chosen[f"C_{j}"] = float(c)
-        pred[:, j] = _binary_predictions(x_train, labels[split.train, j], x_test, c, seed)
+    labels = np.asarray(labels).astype(bool)
+
+    def predictions(rows_fit, rows_eval):
+        """(len(cs), len(rows_eval), classes) predictions, one slice per C."""
+        x_fit, x_eval = _zscore(features[rows_fit], features[rows_eval])
+        y_fit = labels[rows_fit]
+        constant = y_fit.min(axis=0) == y_fit.max(axis=0)
+        out = np.broadcast_to(y_fit[0], (len(cs), len(rows_eval), labels.shape[1])).copy()
+        if (~constant).any():
+            w = None
+            for k, c in enumerate(cs):  # increasing C: warm start from the more regularised fit
+                w = _fit_binary_logistics(x_fit, y_fit[:, ~constant].astype(np.float64), c, w)
+                out[k][:, ~constant] = (x_eval @ w[:-1] + w[-1]) > 0
+        return out
+
+    val_f1 = np.stack([_binary_f1(labels[split.validation], p) for p in predictions(split.fit, split.validation)])
+    best = np.argmax(val_f1, axis=0)  # (classes,) index of the chosen C
+    test_pred = predictions(split.train, split.test)
+    pred = test_pred[best, :, np.arange(labels.shape[1])].T  # column j predicted with its chosen C
     truth = labels[split.test]
     return ProbeResult({"macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
-                        "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0))}, chosen)
+                        "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0))},
+                       {f"C_{j}": float(cs[b]) for j, b in enumerate(best)})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 import braintune
 from braintune.errors import DataError
+from braintune.io import write_atomic
 from braintune.report import figures
 from braintune.report import html as page
 from braintune.report.tables import (
@@ -31,27 +31,12 @@ from braintune.report.tables import (
 log = logging.getLogger(__name__)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_figure(fig, run_dir: Path, stem: str) -> bytes:
     """Save figures/<stem>.png and .pdf; return the PNG bytes."""
     png = figures.render(fig, "png")
     write_atomic(run_dir / "figures" / f"{stem}.png", png)
     write_atomic(run_dir / "figures" / f"{stem}.pdf", figures.render(fig, "pdf"))
     return png
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, table.to_csv(index=False).encode("utf-8"))
 
 
 def _timestamp(path: Path) -> str:
@@ -101,7 +86,7 @@ def build_report(run_dir: str | Path) -> Path:
     alignment = results.get("alignment")
     if alignment is not None:
         summary = summarise_alignment(alignment)
-        _write_csv(summary, run_dir / "tables" / "alignment_summary.csv")
+        write_atomic(run_dir / "tables" / "alignment_summary.csv", summary.to_csv(index=False).encode("utf-8"))
         png = _write_figure(figures.figure1(summary), run_dir, "figure1")
         fig_html["figure1"] = page.figure_html(
             png, "Figure 1: normalised alignment per layer",
@@ -122,7 +107,7 @@ def build_report(run_dir: str | Path) -> Path:
     probing = results.get("probing")
     if probing is not None:
         summary = summarise_probing(probing)
-        _write_csv(summary, run_dir / "tables" / "probing_summary.csv")
+        write_atomic(run_dir / "tables" / "probing_summary.csv", summary.to_csv(index=False).encode("utf-8"))
         png = _write_figure(figures.figure2(summary), run_dir, "figure2")
         fig_html["figure2"] = page.figure_html(
             png, "Figure 2: probe score per layer and task",
@@ -155,7 +140,7 @@ def build_report(run_dir: str | Path) -> Path:
         **fig_html,
     )
     out = run_dir / "report.html"
-    write_atomic(out, report.encode("utf-8"))
+    write_atomic(out, report.encode("utf-8"))  # bytes: UTF-8 whatever the locale
     for part in absent:
         log.warning("%s: %s", run_dir, part)
     log.info("wrote %s", out)

@@ -9,6 +9,7 @@ Outputs under ``out_dir``::
 
     alignment.csv, alignment.parquet                 tidy table (braintune.encoding.TABLE_COLUMNS)
     voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score: (voxels,) float32
+    cache/features/                                  feature cache, unless another folder is given
 
 A participant x layer whose npz exists is not recomputed (its table rows are rebuilt from
 the npz, so a new ceiling threshold needs no refit). Alphas use himalaya's convention
@@ -141,12 +142,14 @@ def run_alignment(
     n_folds: int = 5,
     voxel_batch: int = DEFAULT_VOXEL_BATCH,
     backend: str = "numpy",
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Align one model with several participants; write the table and voxel arrays to out_dir.
 
-    model: hub id, folder or loaded model, passed to braintune.features.story_tr_features.
-    layers: "all" or layer indices. Returns the alignment table (also written as
-    out_dir/alignment.csv and .parquet).
+    model: hub id, folder or loaded model, passed to braintune.features.story_tr_features
+    (with scheme, device, and cache_dir, default out_dir/cache/features). layers: "all" or
+    layer indices. Returns the alignment table (also written as out_dir/alignment.csv and
+    .parquet).
     """
     from braintune.features import story_tr_features
     from braintune.models import model_tag
@@ -157,6 +160,7 @@ def run_alignment(
     if not subjects:
         raise ConfigError("no participants given")
     tag = model_tag(model)
+    cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
     tables = []
     for participant in subjects:
         features = None
@@ -164,7 +168,8 @@ def run_alignment(
         if not done:
             split = dataset.split(participant)
             features = story_tr_features(
-                model, dataset, split.train + [split.test], cache_dir=cache_dir, scheme=scheme, delays=DELAYS
+                model, dataset, split.train + [split.test], cache_dir=cache_dir, scheme=scheme, delays=DELAYS,
+                device=device,
             )
         tables.append(
             align_participant(

@@ -148,8 +148,8 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
                 bar.update(1)
         else:
             _run_remote(todo, cfg, run_dir, "local" if executor == "local-processes" else "slurm", bar)
-    collect_tables(cfg, run_dir, cells)
-    if "report" in cfg.stages:
+    tables = collect_tables(cfg, run_dir, cells)
+    if "report" in cfg.stages and tables:
         from braintune.report import build_report
 
         report = build_report(run_dir)
