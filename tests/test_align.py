@@ -154,6 +154,12 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     assert main(argv + ["--threshold", "0.9"]) == 0
     strict = pd.read_csv(out / "alignment.csv")
     assert (strict["n_voxels"] <= csv["n_voxels"]).all() and strict["n_voxels"].sum() < csv["n_voxels"].sum()
+    # other alphas: the layers are refitted
+    monkeypatch.undo()
+    fake_features(monkeypatch, features, calls)
+    assert main(argv[:-4] + ["1000", "10000"]) == 0
+    assert npz.stat().st_mtime_ns != mtime
+    assert set(np.unique(load_layer_arrays(npz)["alpha"])) <= {1000, 10000}
 
 
 def test_participant_without_repeats_is_a_clear_error(tmp_path, monkeypatch, capsys):
@@ -226,3 +232,18 @@ def test_simulated_participants_against_their_ground_truth(sim_dataset, tmp_path
             assert table.loc[(1, roi), "alignment"] > table.loc[(0, roi), "alignment"] + 0.2, (participant, roi)
         assert table.loc[(1, "early_auditory"), "alignment"] > 0.5
     assert np.corrcoef(np.concatenate(estimates), np.concatenate(truths))[0, 1] > 0.7
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_a_tiny_model(sim_dataset, tmp_path):
+    """Real features of a 2-layer model (~75 s at 1 thread), then a resumed run that reuses everything."""
+    out = tmp_path / "out"
+    argv = ["align", "--data", str(sim_dataset), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "UTS02",
+            "--out", str(out)]
+    assert main(argv) == 0
+    table = pd.read_csv(out / "alignment.csv")
+    assert sorted(set(table["layer"])) == [0, 1, 2] and set(table["participant"]) == {"UTS01", "UTS02"}
+    assert table["alignment"].abs().max() < 1.5
+    assert len(list((out / "voxels" / "tiny-wav2vec2").rglob("layer_*.npz"))) == 6
+    assert main(argv) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "alignment.csv"), table)

@@ -52,7 +52,8 @@ def test_ridge_on_the_mfccs_themselves_gives_r2_one_and_on_noise_zero(timit_mfcc
     assert ridge_probe(y, y, split).scores["r2"] > 0.999
     noise = np.random.default_rng(0).standard_normal((len(y), 32)).astype(np.float32)
     r2 = ridge_probe(noise, y, split)
-    assert abs(r2.scores["r2"]) < 0.02 and r2.chosen["alpha"] == 1e6  # validation picks maximal shrinkage
+    # validation picks strong shrinkage: the prediction is about the training mean
+    assert -0.05 < r2.scores["r2"] < 0.01 and r2.chosen["alpha"] >= 1e4
     mixed = ridge_probe(np.hstack([y[:, :6], noise]), y, split).scores["r2"]  # half the coefficients known
     assert 0.4 < mixed < 0.75
 
@@ -97,18 +98,30 @@ def test_joint_logistic_fit_matches_sklearn():
     np.testing.assert_allclose(w[-1, 0], ref.intercept_[0], atol=1e-4)
 
 
-def test_test_rows_are_never_used_for_fitting_or_selection():
+def test_test_rows_are_never_used_for_fitting_or_selection(monkeypatch):
+    from braintune.probing import probes
+
     x, labels, order = _blobs(signal=0.6)
     split = Split(order[:120], order[120:150], order[150:])
-    scrambled = labels.copy()
-    scrambled[split.test] = np.random.default_rng(5).permutation(labels[split.test])
-    x_scrambled = x.copy()
-    x_scrambled[split.test] = np.random.default_rng(6).standard_normal((len(split.test), x.shape[1]))
-    assert classifier_probe(x, labels, split).chosen == classifier_probe(x_scrambled, scrambled, split).chosen
-    y = x @ np.random.default_rng(7).standard_normal((20, 3))
-    y_scrambled = y.copy()
-    y_scrambled[split.test] = 0.0
-    assert ridge_probe(x, y, split).chosen == ridge_probe(x_scrambled, y_scrambled, split).chosen
+    marker = 1e6  # test rows carry it in features and targets; no fit may see it
+    x[split.test] = marker
+    y = np.random.default_rng(7).standard_normal((len(x), 3))
+    y[split.test] = marker
+    multi = (y > 0).astype(np.int8)
+    seen = []
+    for name in ("_zscore", "_ridge_weights", "_logistic", "_fit_binary_logistics"):
+        real = getattr(probes, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            fitted = args[:2] if _name != "_zscore" else args[:1]  # _zscore: stats from the first array only
+            seen.append(max(np.abs(np.asarray(a, float)).max() for a in fitted))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(probes, name, spy)
+    probes.ridge_probe(x, y, split)
+    probes.classifier_probe(x, labels, split)
+    probes.multilabel_probe(x, multi, split)
+    assert len(seen) > 20 and max(seen) < marker
     with pytest.raises(ValueError, match="overlap"):
         Split(np.arange(10), np.arange(10, 12), np.arange(11, 15))
 
@@ -174,7 +187,7 @@ def test_probe_command_end_to_end(standin_timit, standin_commands, tmp_path):
     counts = table.groupby("task").size().to_dict()
     assert counts == {"mfcc": 3, "words": 6, "phonemes": 6, "sentence-type": 6}
     assert table.value.between(-1, 1).all()
-    f1 = table.set_index(["task", "metric", "layer"]).value
+    f1 = table.set_index(["task", "metric", "layer"]).value.sort_index()
     # majority-free chance levels: 35 words, 3 sentence types
     assert f1["words", "micro_f1"].max() > 2 / 35 and f1["sentence-type", "micro_f1"].max() > 0.5
     assert main([*argv, "--layers", "7"]) == 1  # out of range: one-line error

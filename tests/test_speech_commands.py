@@ -8,6 +8,7 @@ import soundfile as sf
 from conftest_probing import COMMANDS_SETTINGS, standin_commands  # noqa: F401 (fixture)
 
 from braintune.data import speech_commands as sc
+from braintune.data.standins import simulate_speech_commands
 from braintune.errors import DataError
 
 
@@ -35,7 +36,7 @@ def test_short_clips_are_zero_padded_to_one_second(standin_commands):
     audio = sc.read_clip(short)
     assert rate == 16000 and audio.shape == (16000,) and audio.dtype == np.float32
     np.testing.assert_array_equal(audio[: raw.size], raw)
-    assert not audio[raw.size:].any() and np.abs(raw).max() > 0.05
+    assert not audio[raw.size:].any() and np.abs(raw).max() > 0.05 and 0 < np.abs(raw[:200]).max() < 0.01
 
 
 def _corpus(root, lengths, lists=("validation_list.txt", "testing_list.txt")):
@@ -71,3 +72,14 @@ def test_bad_inputs_are_rejected_naming_the_file(tmp_path):
     sf.write(str(root / "yes" / "00000000_nohash_0.wav"), np.zeros(8000, np.float32), 8000)
     with pytest.raises(DataError, match="sample rate 8000 Hz"):
         sc.read_clip(root / "yes" / "00000000_nohash_0.wav")
+
+
+def test_generator_is_deterministic(tmp_path):
+    small = dict(speakers=3, words=("yes", "no", "left"), progress=False)
+    a = simulate_speech_commands(tmp_path / "a", seed=1, **small)
+    b = simulate_speech_commands(tmp_path / "b", seed=1, **small)
+    c = simulate_speech_commands(tmp_path / "c", seed=2, **small)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files) == 3 * 3 + 2
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    assert sorted(p.relative_to(c) for p in c.rglob("*.wav")) != [f for f in files if f.suffix == ".wav"]

@@ -196,3 +196,23 @@ def test_two_processes_agree_with_one(sim_dataset, tmp_path):
     for key, tensor in one.items():
         torch.testing.assert_close(two[key], tensor, rtol=1e-4, atol=1e-5, msg=key)
     assert _log(tmp_path / "two")[-1]["validation_r"] == pytest.approx(_log(tmp_path / "one")[-1]["validation_r"], abs=1e-4)
+
+
+# ---- science ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tuning_raises_late_layer_alignment_with_language_voxels(sim_dataset, tmp_path):
+    """Through the alignment stage: the last layer's alignment with late_language rises after tuning."""
+    from braintune.data.ds003020 import Dataset
+    from braintune.features import story_tr_features
+    from braintune.study.align import align_participant
+
+    dataset = Dataset(sim_dataset)
+    split = dataset.split(SUBJECT)
+    settings = replace(FAST, window_seconds=8.0, epochs=6, backbone_lr=5e-4)
+    backbone = tune(dataset, SUBJECT, "tiny:wav2vec2", tmp_path / "tuned", settings)
+    alignment = {}
+    for name, model in (("pretrained", "tiny:wav2vec2"), ("tuned", str(backbone))):
+        features = story_tr_features(model, dataset, split.train + [split.test], cache_dir=tmp_path / name, layers=[2])
+        table = align_participant(dataset, SUBJECT, features, tmp_path / "align", model=name)
+        alignment[name] = float(table.set_index("roi").loc["late_language", "alignment"])
+    assert alignment["tuned"] > alignment["pretrained"] + 0.02, alignment

@@ -7,7 +7,8 @@ HELP = "probe every layer of a model: MFCC, word identity, phonemes, sentence ty
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", required=True, help="hub id in the local cache, save_pretrained folder, or tiny:<family>")
+    parser.add_argument("--model", required=True,
+                        help="hub id in the local cache, save_pretrained folder, or tiny:<family>")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="probing tasks (default: all)")
     parser.add_argument("--timit", help="TIMIT root (holding TRAIN and TEST)")
     parser.add_argument("--speech-commands", help="Speech Commands v0.02 root (holding the list files)")

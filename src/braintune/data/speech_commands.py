@@ -76,7 +76,8 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
             if split is None or which == split:
                 clips.append(Clip(root, rel, folder.name, wav.name.split("_nohash_")[0], which))
     if not clips:
-        raise DataError(f"{root}: no clips <word>/<hash>_nohash_<n>.wav found" + (f" in split {split}" if split else ""))
+        where = f" in split {split}" if split else ""
+        raise DataError(f"{root}: no clips <word>/<hash>_nohash_<n>.wav found{where}")
     return clips
 
 

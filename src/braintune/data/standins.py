@@ -23,6 +23,7 @@ from braintune.data import speech_synth
 from braintune.data.speech_commands import WORDS as COMMAND_WORDS
 from braintune.data.timit import CORE_TEST_SPEAKERS, PHONES_61, Label
 from braintune.data.speech_synth import Segment, Voice
+from braintune.io import write_atomic, write_atomic_with
 
 SAMPLE_RATE = 16000
 
@@ -53,6 +54,7 @@ _PAUSES = {"_", "_:", "_!"}
 _LINKS = {";"}  # espeak linking marks: their time joins the preceding phone
 _CLOSURE_SHARE = 0.6  # a stop's closure takes this share of its espeak segment
 _EDGE_SILENCE = 1600  # samples of silence written before and after each TIMIT utterance
+_NOISE_FLOOR = 3e-4  # std of the background noise added to every recording (about -70 dBFS)
 
 SA_TEXTS = (
     "She had your dark suit in greasy wash water all year.",
@@ -124,17 +126,7 @@ def write_sphere(path: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_
         "sample_max": int(pcm.max(initial=0)), "sample_min": int(pcm.min(initial=0)),
         "sample_n_bytes": 2, "sample_byte_format": "01", "sample_sig_bits": 16,
     })
-    _atomic_write_bytes(Path(path), header + pcm.tobytes())
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("ascii"))
+    write_atomic(path, header + pcm.tobytes())
 
 
 # ---------------------------------------------------------------------------- TIMIT
@@ -200,16 +192,18 @@ def _word_labels(text: str, words: list[Segment], speech: tuple[int, int]) -> li
 
 
 def _write_labels(path: Path, labels: list[Label]) -> None:
-    _atomic_write_text(path, "".join(f"{lab.start} {lab.end} {lab.label}\n" for lab in labels))
+    write_atomic(path, "".join(f"{lab.start} {lab.end} {lab.label}\n" for lab in labels))
 
 
-def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str) -> None:
+def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str, seed: int = 0) -> None:
     """Speak `text` and write stem.WAV (SPHERE), .PHN, .WRD and .TXT.
 
-    The speech is framed by _EDGE_SILENCE samples of silence on both sides (TIMIT's h#).
+    The speech is framed by _EDGE_SILENCE samples of silence on both sides (TIMIT's h#),
+    and a faint background noise (seeded) is added, as a microphone would.
     """
-    syn = speech_synth.synthesize(text, voice, SAMPLE_RATE)
+    syn = speech_synth.synthesize(text, voice, SAMPLE_RATE, seed=seed)
     audio = np.pad(syn.audio, _EDGE_SILENCE)
+    audio += _NOISE_FLOOR * np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
     n = audio.size
 
     def shifted(segments):
@@ -221,7 +215,7 @@ def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str
                  utterance_id=utterance_id)
     _write_labels(stem.with_suffix(".PHN"), phones)
     _write_labels(stem.with_suffix(".WRD"), _word_labels(text, shifted(syn.words), speech))
-    _atomic_write_text(stem.with_suffix(".TXT"), f"0 {n} {text}\n")
+    write_atomic(stem.with_suffix(".TXT"), f"0 {n} {text}\n")
 
 
 def simulate_timit(out: str | Path, train_speakers: int = 8, test_speakers: int = 4, sx_per_speaker: int = 3,
@@ -232,7 +226,17 @@ def simulate_timit(out: str | Path, train_speakers: int = 8, test_speakers: int 
     core test set. Each speaker reads SA1 and SA2 (shared by all), `sx_per_speaker` SX
     sentences (each shared by `sx_readers` speakers of the same split) and
     `si_per_speaker` SI sentences (read once). Existing complete files are kept.
+
+    Spoken in a fresh process (speech_synth.in_fresh_process), so the same seed writes
+    the same files whatever ran before.
     """
+    return speech_synth.in_fresh_process(_simulate_timit, out, train_speakers, test_speakers, sx_per_speaker,
+                                         si_per_speaker, sx_readers, seed, progress)
+
+
+def _simulate_timit(out, train_speakers, test_speakers, sx_per_speaker, si_per_speaker, sx_readers, seed,
+                    progress) -> Path:
+    """simulate_timit in the current process."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     taken: set[str] = set()
@@ -262,11 +266,12 @@ def simulate_timit(out: str | Path, train_speakers: int = 8, test_speakers: int 
                 sentences.append((f"SI{si_number}", _sentence(_SI_GRAMMAR, rng)))
                 si_number += 1
             for name, text in sentences:
-                jobs.append((folder / name, text, voice, f"{speaker.lower()}_{name.lower()}"))
-    for stem, text, voice, uid in tqdm(jobs, desc="simulate TIMIT", unit="utt", disable=not progress):
+                jobs.append((folder / name, text, voice, f"{speaker.lower()}_{name.lower()}",
+                             int(rng.integers(1 << 31))))
+    for stem, text, voice, uid, noise_seed in tqdm(jobs, desc="simulate TIMIT", unit="utt", disable=not progress):
         if all(stem.with_suffix(s).is_file() for s in (".WAV", ".PHN", ".WRD", ".TXT")):
             continue
-        write_timit_utterance(stem, text, voice, uid)
+        write_timit_utterance(stem, text, voice, uid, noise_seed)
     return out
 
 
@@ -276,11 +281,11 @@ def _speaker_hash(seed: int, k: int) -> str:
     return hashlib.sha1(f"braintune-speaker-{seed}-{k}".encode()).hexdigest()[:8]
 
 
-def _spoken_word(word: str, voice: Voice, max_samples: int) -> np.ndarray:
+def _spoken_word(word: str, voice: Voice, max_samples: int, seed: int) -> np.ndarray:
     """The word's audio trimmed to its phonemes; faster speech until it fits in `max_samples`."""
     for rate_step in range(8):
         v = Voice(voice.name, voice.rate + 30 * rate_step, voice.pitch, voice.pitch_range)
-        syn = speech_synth.synthesize(word, v, SAMPLE_RATE)
+        syn = speech_synth.synthesize(word, v, SAMPLE_RATE, seed=seed)
         sounds = [p for p in syn.phonemes if p.label.lstrip("',%=") not in _PAUSES]
         start, end = (sounds[0].start, sounds[-1].end) if sounds else (0, syn.audio.size)
         audio = syn.audio[start:end]
@@ -298,10 +303,19 @@ def simulate_speech_commands(out: str | Path, speakers: int = 6, validation_spea
     at a random offset in a clip of at most 1 s (some clips are shorter, as in the real
     data). The last `validation_speakers` and `test_speakers` speakers are listed in
     validation_list.txt and testing_list.txt; the rest train.
+
+    Spoken in a fresh process (speech_synth.in_fresh_process), so the same seed writes
+    the same files whatever ran before.
     """
-    out = Path(out)
     if validation_speakers + test_speakers >= speakers:
         raise ValueError("need at least one training speaker")
+    return speech_synth.in_fresh_process(_simulate_speech_commands, out, speakers, validation_speakers,
+                                         test_speakers, tuple(words), seed, progress)
+
+
+def _simulate_speech_commands(out, speakers, validation_speakers, test_speakers, words, seed, progress) -> Path:
+    """simulate_speech_commands in the current process."""
+    out = Path(out)
     rng = np.random.default_rng(seed)
     voices = [_voice(int(rng.integers(8)), "MF"[k % 2], rng) for k in range(speakers)]
     hashes = [_speaker_hash(seed, k) for k in range(speakers)]
@@ -320,15 +334,13 @@ def simulate_speech_commands(out: str | Path, speakers: int = 6, validation_spea
         if path.is_file():
             continue
         clip_rng = np.random.default_rng(clip_seed)
-        audio = _spoken_word(word, voice, SAMPLE_RATE)
+        audio = _spoken_word(word, voice, SAMPLE_RATE, clip_seed)
         length = SAMPLE_RATE if clip_rng.random() < 0.8 else int(clip_rng.integers(audio.size, SAMPLE_RATE + 1))
         clip = np.zeros(length, np.float32)
         offset = int(clip_rng.integers(0, length - audio.size + 1))
         clip[offset: offset + audio.size] = audio
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        sf.write(str(tmp), clip, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
+        clip += _NOISE_FLOOR * clip_rng.standard_normal(length).astype(np.float32)
+        write_atomic_with(path, lambda tmp: sf.write(str(tmp), clip, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
     for name, files in lists.items():
-        _atomic_write_text(out / f"{name}_list.txt", "".join(f + "\n" for f in sorted(files)))
+        write_atomic(out / f"{name}_list.txt", "".join(f + "\n" for f in sorted(files)))
     return out

@@ -34,7 +34,7 @@ class EncodingResult:
     r: (voxels,) Pearson r between prediction and the test response.
     alpha: (voxels,) alpha chosen by cross-validation on the training stories.
     cv_score: (voxels,) mean validation Pearson r at that alpha.
-    prediction: (test rows, voxels) float32 prediction of the test story.
+    prediction: (test rows, voxels) prediction of the test story, in the features' dtype.
     """
 
     r: np.ndarray
@@ -97,7 +97,7 @@ def select_alphas(
             projected = U.T @ xp.asarray(Y[train, cols])  # (k, batch)
             target = xp.asarray(Y[val, cols])
             for i in range(len(alphas)):
-                prediction = to_val @ (shrink[i][:, None] * projected)
+                prediction = (to_val * shrink[i][None, :]) @ projected
                 scores[i, cols] += _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
     scores /= len(folds)
     best = scores.argmax(0)

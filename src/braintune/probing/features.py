@@ -109,14 +109,32 @@ def extract(model, items: ItemSet, cache_dir: str | Path, batch_size: int = 16, 
     folder = Path(cache_dir) / models.model_tag(model) / f"{items.name}-{key[:20]}"
     if (folder / "meta.json").is_file() and json.loads((folder / "meta.json").read_text()).get("key") == key:
         return LayerFeatures(folder)
-    n_layers = model.config.num_hidden_layers + 1
-    hidden = model.config.hidden_size
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _extract_into(tmp, model, items, batch_size, progress)
+        (tmp / "meta.json").write_text(json.dumps({
+            "key": key, "model_identity": model_id, "corpus": items.name, "version": CACHE_VERSION,
+            "n_layers": model.config.num_hidden_layers + 1, "hidden": model.config.hidden_size,
+            "rows": len(items.spans), "picks": len(items.picks)}, indent=1))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process finished the same folder first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return LayerFeatures(folder)
+
+
+def _extract_into(tmp: Path, model, items: ItemSet, batch_size: int, progress: bool) -> None:
+    """Run the model over the items and fill the arrays of a cache folder (not meta.json)."""
+    n_layers = model.config.num_hidden_layers + 1
+    hidden = model.config.hidden_size
     open_mm = np.lib.format.open_memmap
-    pooled = [open_mm(tmp / f"pooled_{l}.npy", "w+", np.float32, (len(items.spans), hidden)) for l in range(n_layers)]
-    frames = [open_mm(tmp / f"frames_{l}.npy", "w+", np.float32, (len(items.picks), hidden)) for l in range(n_layers)]
+    pooled = [open_mm(tmp / f"pooled_{k}.npy", "w+", np.float32, (len(items.spans), hidden)) for k in range(n_layers)]
+    frames = [open_mm(tmp / f"frames_{k}.npy", "w+", np.float32, (len(items.picks), hidden)) for k in range(n_layers)]
     mfcc = open_mm(tmp / "mfcc.npy", "w+", np.float32, (len(items.picks), N_MFCC))
     spans_of, picks_of = defaultdict(list), defaultdict(list)
     for row, (item, a, b) in enumerate(items.spans):
@@ -136,23 +154,14 @@ def extract(model, items: ItemSet, cache_dir: str | Path, batch_size: int = 16, 
                             f"expected {models.num_frames(audio[0].size)} (hop 320, receptive field 400)")
         for b, item in enumerate(batch):
             for row, first, end in spans_of[item]:
-                for l in range(n_layers):
-                    pooled[l][row] = states[l][b, first:end].mean(axis=0)
+                for k in range(n_layers):
+                    pooled[k][row] = states[k][b, first:end].mean(axis=0)
             if picks_of[item]:
                 rows, idx = map(np.array, zip(*picks_of[item]))
-                for l in range(n_layers):
-                    frames[l][rows] = states[l][b, idx]
+                for k in range(n_layers):
+                    frames[k][rows] = states[k][b, idx]
                 mfcc[rows] = mfcc_frames(audio[b])[idx]
         bar.update(len(batch))
     bar.close()
     for arr in (*pooled, *frames, mfcc):
         arr.flush()
-    del pooled, frames, mfcc
-    meta = {"key": key, "model_identity": model_id, "corpus": items.name, "n_layers": n_layers, "hidden": hidden,
-            "rows": len(items.spans), "picks": len(items.picks), "version": CACHE_VERSION}
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another process finished the same folder first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return LayerFeatures(folder)

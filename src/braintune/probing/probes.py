@@ -142,13 +142,12 @@ def _fit_binary_logistics(x: np.ndarray, y: np.ndarray, c: float, start: np.ndar
     return minimize(loss_grad, x0.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x.reshape(shape)
 
 
-def multilabel_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=LOGISTIC_CS,
-                     seed: int = 0) -> ProbeResult:
+def multilabel_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=LOGISTIC_CS) -> ProbeResult:
     """One logistic classifier per label column: features (rows, dims) -> labels (rows, classes) in {0, 1}.
 
     Each column's C maximises its validation F1 (a column with one class in the fit rows
     predicts that class); scores are test "macro_f1" (mean over classes) and "micro_f1"
-    (over all row × class decisions). `seed` is unused: the fits are deterministic.
+    (over all row × class decisions). The fits are deterministic (no seed).
     """
     labels = np.asarray(labels).astype(bool)
 

@@ -27,7 +27,7 @@ from braintune import models
 from braintune.data import speech_commands, timit
 from braintune.errors import ConfigError
 from braintune.probing.features import ItemSet, LayerFeatures, extract
-from braintune.probing.probes import Split, classifier_probe, multilabel_probe, ridge_probe
+from braintune.probing.probes import ProbeResult, Split, classifier_probe, multilabel_probe, ridge_probe
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ def timit_probe_data(root: str | Path, test_set: str = "test", segment_seconds: 
 
 @dataclass
 class CommandsProbeData:
+    """Speech Commands items (row i = clip i, mean-pooled), word labels and the listed split."""
+
     items: ItemSet
     clips: list[speech_commands.Clip]
     words: list[str]
@@ -144,17 +146,17 @@ def speech_commands_probe_data(root: str | Path) -> CommandsProbeData:
     return CommandsProbeData(items, clips, words, np.array([words.index(c.word) for c in clips]), split)
 
 
-def _timit_scores(task: str, feats: LayerFeatures, data: TimitProbeData, layer: int, seed: int) -> dict[str, float]:
+def _timit_probe(task: str, feats: LayerFeatures, data: TimitProbeData, layer: int, seed: int) -> ProbeResult:
     if task == "mfcc":
         split = data.split_of(data.items.picks[:, 0])
-        return ridge_probe(np.asarray(feats.frames(layer)), np.asarray(feats.mfcc()), split).scores
+        return ridge_probe(np.asarray(feats.frames(layer)), np.asarray(feats.mfcc()), split)
     pooled = feats.pooled(layer)
     if task == "phonemes":
         split = data.split_of(data.segment_utterance)
-        return multilabel_probe(np.asarray(pooled[data.segment_rows]), data.phone_labels, split, seed=seed).scores
+        return multilabel_probe(np.asarray(pooled[data.segment_rows]), data.phone_labels, split)
     n = len(data.utterances)
     types = np.array([u.sentence_type for u in data.utterances])
-    return classifier_probe(np.asarray(pooled[:n]), types, data.split_of(np.arange(n)), seed=seed).scores
+    return classifier_probe(np.asarray(pooled[:n]), types, data.split_of(np.arange(n)), seed=seed)
 
 
 def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
@@ -182,7 +184,7 @@ def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
     tag = models.model_tag(model)
     n_layers = encoder.config.num_hidden_layers + 1
     layers = list(range(n_layers)) if layers is None else list(layers)
-    bad = [l for l in layers if not 0 <= l < n_layers]
+    bad = [k for k in layers if not 0 <= k < n_layers]
     if bad:
         raise ConfigError(f"layers {bad} out of range: {tag} has layers 0..{n_layers - 1}")
     with tempfile.TemporaryDirectory(prefix="braintune-probe-") as scratch:
@@ -195,14 +197,16 @@ def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
             feats = extract(encoder, data.items, cache, batch_size, progress)
             for task in timit_tasks:
                 for layer in tqdm(layers, desc=f"probe {task}", unit="layer", disable=not progress):
-                    for metric, value in _timit_scores(task, feats, data, layer, seed).items():
-                        rows.append((tag, layer, task, metric, value))
+                    result = _timit_probe(task, feats, data, layer, seed)
+                    log.debug("%s %s layer %d: chosen on validation %s", tag, task, layer, result.chosen)
+                    rows += [(tag, layer, task, m, v) for m, v in result.scores.items()]
         if "words" in tasks:
             sc = speech_commands_probe_data(speech_commands_root)
             feats = extract(encoder, sc.items, cache, batch_size, progress)
             for layer in tqdm(layers, desc="probe words", unit="layer", disable=not progress):
-                scores = classifier_probe(np.asarray(feats.pooled(layer)), sc.labels, sc.split, seed=seed).scores
-                rows += [(tag, layer, "words", m, v) for m, v in scores.items()]
+                result = classifier_probe(np.asarray(feats.pooled(layer)), sc.labels, sc.split, seed=seed)
+                log.debug("%s words layer %d: chosen on validation %s", tag, layer, result.chosen)
+                rows += [(tag, layer, "words", m, v) for m, v in result.scores.items()]
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["task"] = pd.Categorical(table["task"], categories=list(TASKS))
     table = table.sort_values(["task", "layer", "metric"]).reset_index(drop=True)

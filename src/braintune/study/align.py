@@ -11,8 +11,9 @@ Outputs under ``out_dir``::
     voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score: (voxels,) float32
     cache/features/                                  feature cache, unless another folder is given
 
-A participant x layer whose npz exists is not recomputed (its table rows are rebuilt from
-the npz, so a new ceiling threshold needs no refit). Alphas use himalaya's convention
+A participant x layer whose npz exists, fitted with the same alphas and folds, is not
+recomputed (its table rows are rebuilt from the npz, so a new ceiling threshold needs no
+refit); the npz also records those alphas and the number of folds. Alphas use himalaya's convention
 (penalty alpha * ||beta||^2; see braintune.encoding.ridge).
 """
 
@@ -52,6 +53,19 @@ def layer_path(out_dir: str | Path, model: str, participant: str, layer: int) ->
     return Path(out_dir) / "voxels" / model / participant / f"layer_{layer:02d}.npz"
 
 
+def layer_done(path: Path, alphas: Sequence[float], n_folds: int) -> bool:
+    """Whether path holds a layer fitted with these alphas and folds."""
+    if not path.exists():
+        return False
+    with np.load(path) as z:
+        if "alphas" not in z.files or "n_folds" not in z.files:
+            return False
+        same = np.array_equal(z["alphas"], np.asarray(alphas, dtype=np.float64)) and int(z["n_folds"]) == n_folds
+    if not same:
+        log.info("%s: fitted with other alphas or folds; refitting", path)
+    return same
+
+
 def load_layer_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """The (voxels,) arrays r, ceiling, alpha, cv_score of one layer's npz."""
     with np.load(path) as z:
@@ -89,7 +103,8 @@ def align_participant(
     if layers is None:
         layers = range(_n_layers(features, split.train + [split.test]))
     layers = list(layers)
-    todo = [layer for layer in layers if not layer_path(out_dir, model, participant, layer).exists()]
+    paths = {layer: layer_path(out_dir, model, participant, layer) for layer in layers}
+    todo = [layer for layer in layers if not layer_done(paths[layer], alphas, n_folds)]
     if todo:
         if features is None:
             raise ValueError(f"{participant}: layers {todo} are not on disk and no features were given")
@@ -107,7 +122,7 @@ def align_participant(
             _check_rows(features, story, participant, rows)
     tables = []
     for layer in tqdm(layers, desc=f"{participant} layers", unit="layer"):
-        path = layer_path(out_dir, model, participant, layer)
+        path = paths[layer]
         if layer in todo:
             X_train = np.concatenate([features[s][layer] for s in split.train]).astype(np.float32, copy=False)
             X_test = np.asarray(features[split.test][layer], dtype=np.float32)
@@ -115,16 +130,19 @@ def align_participant(
                 X_train, Y_train, story_rows, X_test, test_response, alphas,
                 n_folds=n_folds, voxel_batch=voxel_batch, backend=backend,
             )
-            _warn_alpha_edges(result.alpha, alphas, participant, layer)
+            _warn_alpha_edges(result.alpha[ceiling > threshold], alphas, participant, layer)
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
-            write_atomic(path, lambda tmp: _save_npz(tmp, arrays))
+            write_atomic(path, lambda tmp: _save_npz(tmp, arrays, alphas, n_folds))
         else:
             arrays = load_layer_arrays(path)
             if len(arrays["r"]) != n_voxels:
-                raise DataError(f"{path}: holds {len(arrays['r'])} voxels but {participant} has {n_voxels}; delete it to recompute")
-        tables.append(
-            roi_table(arrays["r"], arrays["ceiling"], groups, participant=participant, model=model, layer=layer, threshold=threshold)
-        )
+                raise DataError(
+                    f"{path}: holds {len(arrays['r'])} voxels but {participant} has {n_voxels}; delete it to recompute"
+                )
+        tables.append(roi_table(
+            arrays["r"], arrays["ceiling"], groups,
+            participant=participant, model=model, layer=layer, threshold=threshold,
+        ))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
 
 
@@ -164,7 +182,9 @@ def run_alignment(
     tables = []
     for participant in subjects:
         features = None
-        done = layers is not None and all(layer_path(out_dir, tag, participant, layer).exists() for layer in layers)
+        done = layers is not None and all(
+            layer_done(layer_path(out_dir, tag, participant, layer), alphas, n_folds) for layer in layers
+        )
         if not done:
             split = dataset.split(participant)
             features = story_tr_features(
@@ -234,9 +254,10 @@ def write_atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray], alphas: Sequence[float], n_folds: int) -> None:
+    voxel_arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
     with open(path, "wb") as f:
-        np.savez(f, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+        np.savez(f, **voxel_arrays, alphas=np.asarray(alphas, dtype=np.float64), n_folds=np.int64(n_folds))
 
 
 def _load_repeats(dataset: Dataset, participant: str) -> np.ndarray:
@@ -268,9 +289,11 @@ def _check_rows(features: Mapping[str, np.ndarray], story: str, participant: str
 
 
 def _warn_alpha_edges(chosen: np.ndarray, alphas: Sequence[float], participant: str, layer: int) -> None:
-    top = float(np.mean(chosen >= np.max(alphas) * (1 - 1e-6)))
-    if top > 0.1:
+    """Warn when many analysed voxels chose the largest alpha: the grid may be too small."""
+    top = float(np.mean(chosen >= np.max(alphas) * (1 - 1e-6))) if chosen.size else 0.0
+    if top > 0.25:
         log.warning(
-            "%s layer %d: %.0f%% of voxels chose the largest alpha (%g); consider larger alphas",
+            "%s layer %d: %.0f%% of voxels above the ceiling threshold chose the largest alpha (%g); "
+            "consider larger alphas (himalaya convention: a Huth-lab alpha a is a**2 here)",
             participant, layer, 100 * top, np.max(alphas),
         )

@@ -131,7 +131,7 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
     backbone = load_encoder(model_source, dtype="float32", device=process.device)
     freeze_feature_encoder(backbone)
     if settings.gradient_checkpointing:
-        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     net = BrainTuner(backbone, len(voxels)).to(process.device)
     distributed.broadcast_parameters(process, net)
     trainable = [p for p in net.backbone.parameters() if p.requires_grad]

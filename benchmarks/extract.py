@@ -1,0 +1,97 @@
+"""Benchmark: reference vs fast feature extraction at base size (wav2vec2-base config, random weights).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract.py --seconds 180 --fidelity-seconds 40
+
+Reports seconds of story audio processed per wall-clock second for the reference (measured on
+--ref-steps steady-state steps with full-context windows and extrapolated: every such step costs
+the same) and for the fast scheme (float32 and bfloat16 autocast, whole story), their ratio, and
+per-layer fidelity of fast vs reference on --fidelity-seconds of audio: the correlation, over TR
+rows (every 2 s), of each feature after Lanczos resampling and z-scoring; min and median per layer.
+The audio is espeak-ng speech of random words (seeded). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+import transformers
+
+from braintune.data.speech_synth import Voice, synthesize
+from braintune.features import Scheme, extract, lanczos_resample, zscore
+from braintune.features.extraction import _run, step_ends
+
+WORDS = (
+    "the a story river mountain quickly said she he walked into house light dark night morning because never "
+    "always people children water after before their little old new long home school found looked back over"
+).split()
+
+
+def speech(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pieces, total = [], 0
+    while total < seconds * 16000:
+        audio = synthesize(" ".join(rng.choice(WORDS, 60)), Voice(rate=int(rng.integers(150, 200)))).audio
+        pieces.append(audio)
+        total += len(audio)
+    return np.concatenate(pieces)[: int(seconds * 16000)].astype(np.float32)
+
+
+def base_model() -> transformers.PreTrainedModel:
+    torch.manual_seed(0)
+    model = transformers.Wav2Vec2Model(transformers.Wav2Vec2Config())  # defaults = wav2vec2-base architecture
+    model.config.do_normalize = True
+    return model.eval()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=180.0, help="story length for throughput")
+    p.add_argument("--fidelity-seconds", type=float, default=40.0, help="story length for fidelity (full reference; 0 skips)")
+    p.add_argument("--ref-steps", type=int, default=20, help="steady-state reference steps timed")
+    p.add_argument("--context", type=float, default=16.0)
+    p.add_argument("--step", type=float, default=0.1)
+    p.add_argument("--chunk", type=float, default=1.2)
+    args = p.parse_args()
+    print(f"torch threads: {torch.get_num_threads()}")
+
+    model = base_model()
+    audio = speech(args.seconds)
+    ref = Scheme("reference", step=args.step, context=args.context)
+    fast = Scheme("fast", step=args.step, context=args.context, chunk=args.chunk)
+
+    ends = step_ends(len(audio), args.step)
+    full = ends[ends >= int(args.context * 16000)][: args.ref_steps]
+    _run(model, audio[None, full[0] - int(args.context * 16000) : full[0]], False)  # warm-up
+    start = time.perf_counter()
+    for end in full:
+        _run(model, audio[None, end - int(args.context * 16000) : end], False)
+    per_step = (time.perf_counter() - start) / len(full)
+    ref_rate = args.step / per_step
+    print(f"reference: {per_step:.3f} s per step ({len(full)} steps of {args.context:g} s timed, extrapolated) "
+          f"-> {ref_rate:.3f} s of story per s")
+
+    for name, scheme in [("fast float32", fast), ("fast bf16-autocast", replace(fast, bf16=True))]:
+        start = time.perf_counter()
+        extract(model, audio, scheme, progress=False)
+        rate = args.seconds / (time.perf_counter() - start)
+        print(f"{name}: {rate:.3f} s of story per s ({args.seconds:g} s story) -> {rate / ref_rate:.1f}x reference")
+
+    if args.fidelity_seconds <= 0:
+        return
+    audio = audio[: int(args.fidelity_seconds * 16000)]
+    times, reference = extract(model, audio, ref, progress=True)
+    rows = np.arange(1.0, args.fidelity_seconds - 1.0, 2.0)
+    a = zscore(lanczos_resample(reference, times, rows, 2.0))
+    for name, scheme in [("fast float32", fast), ("fast bf16-autocast", replace(fast, bf16=True))]:
+        _, features = extract(model, audio, scheme, progress=False)
+        r = (a * zscore(lanczos_resample(features, times, rows, 2.0))).mean(axis=1)
+        print(f"fidelity {name} vs reference ({args.fidelity_seconds:g} s, {len(rows)} TR rows), per layer min / median r:")
+        print("  " + "  ".join(f"L{i}: {row.min():.3f}/{np.median(row):.3f}" for i, row in enumerate(r)))
+
+
+if __name__ == "__main__":
+    main()
