@@ -137,3 +137,10 @@ def test_done_marker_holds_the_key(tmp_path, monkeypatch):
     runner.run_study(cfg)
     cell = plan_cells(cfg)[0]
     assert json.loads((cell.folder(tmp_path / "run") / "done.json").read_text())["key"] == cell.key
+
+
+def test_probe_task_names_agree_with_the_probing_stage():
+    from braintune.probing import TASKS
+    from braintune.study.config import PROBE_TASKS
+
+    assert PROBE_TASKS == TASKS

@@ -1,6 +1,6 @@
 """`braintune probe --model ID_OR_PATH --tasks ... --timit DIR --speech-commands DIR --out DIR`"""
 
-from braintune.probing import TASKS, run_probes
+from braintune.study.config import PROBE_TASKS
 
 NAME = "probe"
 HELP = "probe every layer of a model: MFCC, word identity, phonemes, sentence type (writes probes.csv/.parquet)"
@@ -9,7 +9,8 @@ HELP = "probe every layer of a model: MFCC, word identity, phonemes, sentence ty
 def add_arguments(parser):
     parser.add_argument("--model", required=True,
                         help="hub id in the local cache, save_pretrained folder, or tiny:<family>")
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="probing tasks (default: all)")
+    parser.add_argument("--tasks", nargs="+", choices=PROBE_TASKS, default=list(PROBE_TASKS),
+                        help="probing tasks (default: all)")
     parser.add_argument("--timit", help="TIMIT root (holding TRAIN and TEST)")
     parser.add_argument("--speech-commands", help="Speech Commands v0.02 root (holding the list files)")
     parser.add_argument("--out", required=True, help="output folder for probes.csv and probes.parquet")
@@ -25,6 +26,8 @@ def add_arguments(parser):
 
 
 def run(args):
+    from braintune.probing import run_probes
+
     table = run_probes(args.model, args.tasks, timit_root=args.timit, speech_commands_root=args.speech_commands,
                        out_dir=args.out, cache_dir=args.cache, layers=args.layers, seed=args.seed,
                        segment_seconds=args.segment_seconds, frames_per_utterance=args.frames_per_utterance or None,

@@ -1,7 +1,5 @@
 """`braintune simulate-speech-commands OUT`: a Speech-Commands-layout stand-in spoken by espeak-ng."""
 
-from braintune.data.standins import simulate_speech_commands
-
 NAME = "simulate-speech-commands"
 HELP = "write a stand-in Speech Commands v0.02 corpus (35 words, list files) spoken by espeak-ng voices"
 
@@ -15,6 +13,8 @@ def add_arguments(parser):
 
 
 def run(args):
+    from braintune.data.standins import simulate_speech_commands
+
     out = simulate_speech_commands(args.out, args.speakers, args.validation_speakers, args.test_speakers,
                                    seed=args.seed)
     print(f"wrote a stand-in Speech Commands corpus in {out}")

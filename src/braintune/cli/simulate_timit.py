@@ -1,7 +1,5 @@
 """`braintune simulate-timit OUT`: a TIMIT-layout stand-in corpus spoken by espeak-ng."""
 
-from braintune.data.standins import simulate_timit
-
 NAME = "simulate-timit"
 HELP = "write a stand-in TIMIT corpus (SPHERE .WAV, .PHN, .WRD, .TXT) spoken by espeak-ng voices"
 
@@ -16,6 +14,8 @@ def add_arguments(parser):
 
 
 def run(args):
+    from braintune.data.standins import simulate_timit
+
     out = simulate_timit(args.out, args.train_speakers, args.test_speakers, args.sx_per_speaker,
                          args.si_per_speaker, seed=args.seed)
     print(f"wrote a stand-in TIMIT corpus in {out}")

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import os
 
-from braintune.tuning import TuneSettings, tune
+from braintune.tuning import TuneSettings
 
 NAME = "tune"
 HELP = "brain-tune a speech model on one participant's fMRI responses"
@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from braintune.tuning import tune
+
     base = TuneSettings.from_yaml(args.config) if args.config else TuneSettings()
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TuneSettings) if getattr(args, f.name) is not None}
     settings = dataclasses.replace(base, **overrides)

@@ -18,7 +18,7 @@ import yaml
 from braintune.errors import ConfigError
 
 STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
-PROBE_TASKS = ("mfcc", "words", "phonemes", "sentence-type")
+PROBE_TASKS = ("mfcc", "words", "phonemes", "sentence-type")  # braintune.probing.TASKS (kept light to import)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def run_cell(cell: Cell, cfg: StudyConfig, run_dir: Path) -> Path:
     started = time.time()
     RUNNERS[cell.stage](cell, cfg, Path(run_dir), folder)
     summary = {"key": cell.key, "stage": cell.stage, "model": cell.model, "participant": cell.participant,
-               "seconds": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+               "seconds": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "host": socket.gethostname(), "pid": os.getpid()}
     write_atomic(folder / DONE, json.dumps(summary, indent=1))
     return folder
 
