@@ -1,7 +1,7 @@
 """Atomic writes: a file is either absent or complete, never half-written.
 
 Every stage writes through these, so a run killed at any moment leaves only whole files
-(a temporary `.NAME.tmp-PID` beside the target at worst), and a rerun resumes from them.
+(a temporary `.NAME.tmp-PID.SUFFIX` beside the target at worst), and a rerun resumes from them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ import pandas as pd
 
 
 def write_atomic_with(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` to produce the file at a temporary path, then rename it to `path`."""
+    """Call `write(tmp)` to produce the file at a temporary path, then rename it to `path`.
+
+    The temporary name keeps the suffix (`.x.tmp-PID.npy`), so writers that add a missing
+    suffix (numpy) or pick a format from it (pandas, soundfile) write where they are told.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -8,11 +8,11 @@ line ends, UTF-8 or UTF-16 (with BOM) encodings, and ``""`` escapes inside label
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from braintune.errors import DataError
+from braintune.io import write_atomic
 
 Interval = tuple[float, float, str]  # (start s, end s, label)
 
@@ -53,10 +53,7 @@ def write_textgrid(path: str | Path, tiers: dict[str, list[Interval]], xmax: flo
                 f"        intervals [{i}]:", f"            xmin = {float(start)!r}",
                 f"            xmax = {float(end)!r}", f'            text = "{_quote(label)}"',
             ]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def read_textgrid(path: str | Path) -> dict[str, list[Interval]]:

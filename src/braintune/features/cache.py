@@ -16,12 +16,12 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from braintune.errors import DataError
+from braintune.io import write_atomic, write_atomic_with
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,6 @@ log = logging.getLogger(__name__)
 def audio_sha256(audio: np.ndarray) -> str:
     """SHA-256 (hex) of a waveform's float32 bytes."""
     return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
-
-
-def write_atomic(path: Path, write: Callable) -> None:
-    """Call write(file object) on a temporary file beside `path`, then rename it to `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class FeatureCache:
@@ -75,13 +64,12 @@ class FeatureCache:
         if settings_file.is_file():
             self._check_settings()
         else:
-            text = json.dumps(self.settings, indent=2, sort_keys=True).encode()
-            write_atomic(settings_file, lambda f: f.write(text))
+            write_atomic(settings_file, json.dumps(self.settings, indent=2, sort_keys=True))
         path = self.path(story)
-        write_atomic(
+        write_atomic_with(
             path,
-            lambda f: np.savez(
-                f, times=times.astype(np.float64), features=features.astype(np.float32), audio_sha256=np.array(audio_sha)
+            lambda tmp: np.savez(
+                tmp, times=times.astype(np.float64), features=features.astype(np.float32), audio_sha256=np.array(audio_sha)
             ),
         )
         return path

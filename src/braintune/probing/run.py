@@ -26,6 +26,7 @@ from tqdm import tqdm
 from braintune import models
 from braintune.data import speech_commands, timit
 from braintune.errors import ConfigError
+from braintune.io import write_table
 from braintune.probing.features import ItemSet, LayerFeatures, extract
 from braintune.probing.probes import ProbeResult, Split, classifier_probe, multilabel_probe, ridge_probe
 
@@ -212,16 +213,5 @@ def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
     table = table.sort_values(["task", "layer", "metric"]).reset_index(drop=True)
     table["task"] = table["task"].astype(str)
     if out_dir is not None:
-        write_table(table, out_dir)
+        write_table(table, out_dir, "probes")
     return table
-
-
-def write_table(table: pd.DataFrame, out_dir: str | Path, name: str = "probes") -> None:
-    """Write `table` as <name>.csv and <name>.parquet in `out_dir`, each atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for suffix, write in ((".csv", lambda p: table.to_csv(p, index=False)),
-                          (".parquet", lambda p: table.to_parquet(p, index=False))):
-        tmp = out_dir / f".{name}{suffix}.tmp"
-        write(tmp)
-        os.replace(tmp, out_dir / f"{name}{suffix}")

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from braintune.data.ds003020 import Dataset
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
+from braintune.io import write_atomic, write_atomic_with
 from braintune.models import freeze_feature_encoder, load_encoder, normalizes_input, resolve_device
 from braintune.tuning import distributed
 from braintune.tuning.cache import build_cnn_cache, cached_batch
@@ -118,8 +119,8 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
     config.update(train_stories=train_stories, n_voxels=len(voxels), n_train_pairs=len(train), n_validation_pairs=len(valid))
     if process.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        _save_array(out / "voxels.npy", voxels)
+        write_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_atomic_with(out / "voxels.npy", lambda tmp: np.save(tmp, voxels))
     log.info(
         "brain-tuning %s on %s: %d voxels (ceiling > %g, median %.2f), %d training windows from %d stories, "
         "%d validation windows (%s)",
@@ -208,7 +209,7 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
             shown = "-" if train_loss is None else f"{train_loss:.4f}"
             log.info("epoch %d/%d: train loss %s, validation loss %.4f, r %.4f (%.1f s)",
                      epoch, settings.epochs, shown, val_loss, val_r, seconds)
-            _write_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+            write_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     if not records:
         log_epoch(0, None, 0.0)
@@ -246,7 +247,7 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
                 "scheduler": scheduler.state_dict(),
                 "log": records,
             }
-            _write_atomic(checkpoint_path, lambda f: torch.save(checkpoint, f), binary=True)
+            write_atomic_with(checkpoint_path, lambda tmp: torch.save(checkpoint, tmp))
         process.barrier()
 
     if last_epoch < settings.epochs:
@@ -298,20 +299,5 @@ def _export(net: BrainTuner, out: Path) -> None:
     shutil.rmtree(out / "backbone", ignore_errors=True)
     os.replace(tmp, out / "backbone")
     head = {k: v.detach().cpu().contiguous() for k, v in net.head.state_dict().items()}
-    _write_atomic(out / "head.safetensors", lambda f: f.write(safetensors.torch.save(head)), binary=True)
+    write_atomic(out / "head.safetensors", safetensors.torch.save(head))
     log.info("wrote the tuned backbone to %s", out / "backbone")
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    _write_atomic(path, lambda f: np.save(f, array), binary=True)
-
-
-def _write_atomic(path: Path, content, binary: bool = False) -> None:
-    """Write `content` (text, or a function of the open file) to a temp file, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb" if binary else "w") as f:
-        if callable(content):
-            content(f)
-        else:
-            f.write(content)
-    os.replace(tmp, path)
