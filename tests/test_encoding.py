@@ -101,6 +101,9 @@ def test_story_folds_leave_whole_stories_out():
         seen += held
     assert sorted(seen) == list(range(5))
     assert len(story_folds(rows, n_folds=10)) == 5  # at most leave-one-story-out
+    X, Y = np.zeros((sum(rows), 2)), np.zeros((sum(rows), 1))
+    with pytest.raises(ValueError, match="split all rows"):
+        select_alphas(X, Y, [(folds[0][0][:-1], folds[0][1])])
     with pytest.raises(ValueError, match="at least 2 training stories"):
         story_folds([10])
 

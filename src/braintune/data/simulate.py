@@ -4,11 +4,22 @@ Stories are English text from a small sentence generator, spoken by espeak-ng. E
 participant's voxels are of three kinds:
 
 - auditory (Glasser areas of ``early_auditory``): a positive, tonotopically tuned mix of
-  the log mel band energies of the audio (averaged per 0.1 s);
-- language (areas of ``late_language``): a random linear read-out of word embeddings
-  (one fixed random vector per word type, from the seed, shared by all participants),
-  held over each word's span;
+  the log mel band energies of the audio (averaged per 0.1 s) - the instantaneous
+  spectral envelope;
+- language (areas of ``late_language``): a random linear read-out of two word-level
+  features (LANGUAGE_FEATURES, ``word_features``), held over each word's span: its
+  lexical class (content word +1, function word -1) and its number of syllables (vowels
+  espeak-ng spoke), each centred over the story's words;
 - noise (other areas): no signal.
+
+Why these language features: they are a known property of each word, not of the sound at
+one instant, so they are not a linear function of the spectral envelope (a random-weight
+model's layers, read out by ridge, predict them at r ~0 while they predict the envelope at
+r ~0.5), yet a model can learn them from audio, since content words are longer and
+stressed and function words short and unstressed. (A fixed random embedding per word type
+would ask a tiny model to learn the identity of ~270 words from a few hundred windows;
+brain-tuning the demo's models could not.) Centring makes the track contrast word against
+word rather than mark speech against silence, which the envelope already gives.
 
 Per story, features live on a 0.1 s grid, are z-scored, convolved with the SPM canonical
 haemodynamic response and sampled at the response rows (``response_row_times``). A
@@ -22,11 +33,11 @@ uniformly in ``ceiling_range`` for signal voxels (and noise_sd follows), 0 for n
 Ground truth, which the readers ignore, is written beside the corpus:
 ```
 root/simulation_truth/settings.json             generator settings
-root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, embed_dim),
+root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, 2),
                                                 row_times (rows,), auditory_rows (rows, n_mels),
-                                                language_rows (rows, embed_dim)   (HRF-convolved, at rows)
+                                                language_rows (rows, 2)   (HRF-convolved, at rows)
 root/simulation_truth/<UTSxx>.npz               kind (V,) int8 (KINDS), ceiling (V,), noise_sd (V,),
-                                                auditory_weights (V, n_mels), language_weights (V, embed_dim),
+                                                auditory_weights (V, n_mels), language_weights (V, 2),
                                                 signal_<story> (rows, V) noise-free z-scored responses
 ```
 so ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``.
@@ -135,11 +146,21 @@ def generate_sentence(rng: np.random.Generator) -> str:
     return text[0].upper() + text[1:]
 
 
-def word_embeddings(seed: int, dim: int) -> dict[str, np.ndarray]:
-    """A fixed random unit-variance vector per VOCABULARY word. -> word -> (dim,) float32"""
-    rng = np.random.default_rng((seed, 3))
-    table = rng.standard_normal((len(VOCABULARY), dim)).astype(np.float32)
-    return dict(zip(VOCABULARY, table))
+FUNCTION_WORDS = frozenset(
+    "a an the i you he she it we they my in at by from and so when because that there was could".split()
+)
+LANGUAGE_FEATURES = ("lexical_class", "syllables")
+_VOWEL_MARKS = set("aeiouAEIOUV@03")  # an espeak-ng phoneme mnemonic with one of these is a vowel
+
+
+def word_features(word: str, phonemes: list[str]) -> np.ndarray:
+    """The word-level features that drive language voxels (LANGUAGE_FEATURES). -> (2,) float64
+
+    lexical_class: +1 for a content word, -1 for a function word (FUNCTION_WORDS, closed
+    class); syllables: number of vowels espeak-ng spoke in the word (its phoneme labels).
+    """
+    n_syllables = sum(1 for ph in phonemes if _VOWEL_MARKS & set(ph))
+    return np.array([-1.0 if word.lower() in FUNCTION_WORDS else 1.0, float(n_syllables)])
 
 
 # ---- stimulus features -----------------------------------------------------------------
@@ -166,13 +187,24 @@ def log_mel_envelope(audio: np.ndarray, n_mels: int, sample_rate: int = SAMPLE_R
     return np.log(power.T.astype(np.float64) + 1e-8)
 
 
-def word_track(words: list[tuple[str, float, float]], embeddings: dict[str, np.ndarray], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
-    """Each word's embedding held from its onset to its end on the dt grid, 0 in silence. -> (n_steps, dim)"""
-    dim = len(next(iter(embeddings.values())))
-    track = np.zeros((n_steps, dim))
-    for word, start, end in words:
+def word_track(
+    words: list[tuple[str, float, float]], phones: list[tuple[float, float, str]], n_steps: int, dt: float = FINE_DT
+) -> np.ndarray:
+    """Each word's word_features held from its onset to its end on the dt grid, 0 in silence.
+
+    words: (word, start s, end s); phones: (start s, end s, label), a word's phonemes being
+    those inside its span. Each feature is centred on its mean over the words of the story,
+    so that the track does not merely mark speech against silence. -> (n_steps, 2) float64
+    """
+    feats = np.array([
+        word_features(word, [p for s, e, p in phones if s >= start - 1e-6 and e <= end + 1e-6])
+        for word, start, end in words
+    ]).reshape(-1, len(LANGUAGE_FEATURES))
+    feats -= feats.mean(axis=0) if len(feats) else 0.0
+    track = np.zeros((n_steps, len(LANGUAGE_FEATURES)))
+    for (_word, start, end), value in zip(words, feats):
         a, b = int(round(start / dt)), max(int(round(end / dt)), int(round(start / dt)) + 1)
-        track[a: min(b, n_steps)] = embeddings[word.lower()]
+        track[a: min(b, n_steps)] = value
     return track
 
 
@@ -204,7 +236,6 @@ def simulate_dataset(
     n_voxels: int = 400,
     tr: float = 2.0,
     n_mels: int = 16,
-    embed_dim: int = 16,
     ceiling_range: tuple[float, float] = (0.02, 0.9),
     seed: int = 0,
 ) -> Path:
@@ -224,7 +255,7 @@ def simulate_dataset(
     settings = dict(
         n_participants=n_participants, n_train_stories=n_train_stories, story_seconds=[lo, hi],
         test_story_seconds=float(test_story_seconds or hi), n_repeats=n_repeats, n_voxels=n_voxels, tr=tr,
-        n_mels=n_mels, embed_dim=embed_dim, ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
+        n_mels=n_mels, language_features=list(LANGUAGE_FEATURES), ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
         kinds=list(KINDS), test_story=TEST_STORY, validation_story=VALIDATION_STORY,
     )
     der = out / "derivative"
@@ -235,7 +266,6 @@ def simulate_dataset(
     names = [f"simstory{i + 1:02d}" for i in range(n_train_stories)] + [VALIDATION_STORY, TEST_STORY]
     length_rng = np.random.default_rng((seed, 1))
     lengths = [float(length_rng.uniform(lo, hi)) for _ in range(n_train_stories + 1)] + [settings["test_story_seconds"]]
-    embeddings = word_embeddings(seed, embed_dim)
 
     specs = [(name, seconds, (seed, 2, i)) for i, (name, seconds) in enumerate(zip(names, lengths))]
     stories = in_fresh_process(_speak_stories, specs, tr)
@@ -243,7 +273,7 @@ def simulate_dataset(
     for story in stories:
         rows_t = response_row_times(story.n_triggers, tr=tr)
         mel = log_mel_envelope(story.audio, n_mels)
-        lang = word_track(story.words, embeddings, len(mel))
+        lang = word_track(story.words, story.phones, len(mel))
         feats[story.name] = dict(
             fine_times=np.arange(len(mel)) * FINE_DT, auditory=_zscore(mel), language=_zscore(lang),
             row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
@@ -303,7 +333,7 @@ def _write_story(out: Path, story: _Story) -> None:
 
 def _simulate_participant(out: Path, participant: str, feats: dict, settings: dict, rng: np.random.Generator) -> None:
     n_vox = int(round(settings["n_voxels"] * rng.uniform(0.8, 1.2)))
-    n_mels, dim, reps = settings["n_mels"], settings["embed_dim"], settings["n_repeats"]
+    n_mels, dim, reps = settings["n_mels"], len(settings["language_features"]), settings["n_repeats"]
     n_aud, n_lang = int(round(0.25 * n_vox)), int(round(0.35 * n_vox))
     kind = np.zeros(n_vox, np.int8)
     order = rng.permutation(n_vox)  # voxel indices of each kind are scattered over the volume
@@ -358,7 +388,7 @@ class ParticipantTruth:
     ceiling: np.ndarray  # (V,) float32, true noise ceiling of the test story's repeat mean
     noise_sd: np.ndarray  # (V,) float32, per-presentation noise sd (signal sd = 1)
     auditory_weights: np.ndarray  # (V, n_mels) float32
-    language_weights: np.ndarray  # (V, embed_dim) float32
+    language_weights: np.ndarray  # (V, len(LANGUAGE_FEATURES)) float32
     signals: dict[str, np.ndarray]  # story -> (rows, V) float32 noise-free z-scored response
 
 

@@ -7,12 +7,19 @@ Penalty convention (himalaya's): for each voxel y,
 Huth-lab ridge code (the ds003020 companion code) penalises alpha^2 instead: its alpha ``a``
 is ``alpha = a**2`` here.
 
-With the thin SVD ``X = U diag(s) V^T`` the solution is ``beta = V diag(s / (s^2 + alpha)) U^T y``,
-so one decomposition per cross-validation fold serves every alpha and every voxel batch;
-voxels are processed in batches of ``voxel_batch`` columns to bound memory.
+With the eigendecomposition ``X^T X = V diag(lam) V^T`` the solution is
+``beta = V diag(1 / (lam + alpha)) V^T X^T y``, so one decomposition per cross-validation
+fold serves every alpha and every voxel batch. The Gram matrix is formed and decomposed in
+float64 (a training fold's Gram is the full Gram minus the validation rows' Gram);
+for a (7200, 3072) float32 X that took 16 s against 28 s for scipy's thin SVD (1 thread,
+shared machine). Voxels are
+processed in batches of ``voxel_batch`` columns to bound memory; ``X^T Y`` of a batch is
+computed once and reduced by the validation rows' share for each fold.
 
-Arrays may live on a GPU: ``backend`` names a himalaya backend ("numpy", "torch",
-"torch_cuda", ...). Only a batch of voxels is moved to the device at a time.
+The products may run on a GPU: ``backend`` names a himalaya backend ("numpy", "torch",
+"torch_cuda", ...); the (features, features) eigendecompositions stay on the CPU in float64
+and only one batch of voxels is on the device at a time. himalaya's solve_ridge_cv_svd is
+the test oracle (tests/test_encoding.py).
 """
 
 from __future__ import annotations
@@ -81,23 +88,34 @@ def select_alphas(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Choose one alpha per voxel by the validation Pearson r averaged over folds.
 
-    X: (rows, features); Y: (rows, voxels); folds: [(train rows, validation rows)].
+    X: (rows, features); Y: (rows, voxels); folds: [(train rows, validation rows)], each
+    fold's train rows being all rows not in its validation rows (as from story_folds).
     Returns (alpha (voxels,), cv_score (voxels,), scores (n_alphas, voxels)); ties go
     to the smaller alpha.
     """
     xp = _backend(backend)
     alphas = _check_alphas(alphas)
     _check_rows(X, Y)
-    scores = np.zeros((len(alphas), Y.shape[1]))
+    gram = _gram(X)
+    X_dev = xp.asarray(X)
+    folds_dev = []
     for train, val in folds:
-        U, s, Vt = xp.svd(xp.asarray(X[train]), full_matrices=False)
-        to_val = xp.asarray(X[val]) @ Vt.T  # (validation rows, k)
-        shrink = s[None, :] / (s[None, :] ** 2 + xp.asarray(alphas, dtype=X.dtype)[:, None])  # (alphas, k)
-        for cols in _batches(Y.shape[1], voxel_batch):
-            projected = U.T @ xp.asarray(Y[train, cols])  # (k, batch)
-            target = xp.asarray(Y[val, cols])
+        if len(train) + len(val) != len(X) or len(np.union1d(train, val)) != len(X):
+            raise ValueError("each fold must split all rows into training and validation rows")
+        eigvals, eigvecs = _eigh(gram - _gram(X[val]))
+        eigvecs = xp.asarray(eigvecs.astype(X.dtype))
+        shrink = xp.asarray((1.0 / (eigvals[None, :] + alphas[:, None])).astype(X.dtype))  # (alphas, features)
+        X_val = xp.asarray(X[val])
+        folds_dev.append((xp.asarray(val), X_val, X_val @ eigvecs, eigvecs, shrink))
+    scores = np.zeros((len(alphas), Y.shape[1]))
+    for cols in _batches(Y.shape[1], voxel_batch):
+        Y_batch = xp.asarray(Y[:, cols])
+        XtY = X_dev.T @ Y_batch  # (features, batch)
+        for val, X_val, val_eig, eigvecs, shrink in folds_dev:
+            target = Y_batch[val]
+            projected = eigvecs.T @ (XtY - X_val.T @ target)  # training rows only
             for i in range(len(alphas)):
-                prediction = (to_val * shrink[i][None, :]) @ projected
+                prediction = (val_eig * shrink[i][None, :]) @ projected
                 scores[i, cols] += _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
     scores /= len(folds)
     best = scores.argmax(0)
@@ -125,12 +143,15 @@ def ridge_predict(
         alpha = np.full(Y_train.shape[1], alpha[0])
     if alpha.shape != (Y_train.shape[1],):
         raise ValueError(f"alpha has {alpha.size} values for {Y_train.shape[1]} voxels")
-    U, s, Vt = xp.svd(xp.asarray(X_train), full_matrices=False)
-    to_test = xp.asarray(X_test.astype(X_train.dtype, copy=False)) @ Vt.T  # (test rows, k)
+    eigvals, eigvecs = _eigh(_gram(X_train))
+    eigvecs = xp.asarray(eigvecs.astype(X_train.dtype))
+    X_dev = xp.asarray(X_train)
+    test_eig = xp.asarray(X_test.astype(X_train.dtype, copy=False)) @ eigvecs  # (test rows, features)
     out = np.empty((X_test.shape[0], Y_train.shape[1]), dtype=X_train.dtype)
     for cols in _batches(Y_train.shape[1], voxel_batch):
-        shrink = s[:, None] / (s[:, None] ** 2 + xp.asarray(alpha[cols], dtype=X_train.dtype)[None, :])
-        out[:, cols] = xp.to_numpy(to_test @ (shrink * (U.T @ xp.asarray(Y_train[:, cols]))))
+        shrink = xp.asarray((1.0 / (eigvals[:, None] + alpha[None, cols])).astype(X_train.dtype))  # (features, batch)
+        projected = eigvecs.T @ (X_dev.T @ xp.asarray(Y_train[:, cols]))
+        out[:, cols] = xp.to_numpy(test_eig @ (shrink * projected))
     return out
 
 
@@ -177,6 +198,20 @@ def _r_parts(a, b):
 def _finish_r(cross, aa, bb):
     denom = np.sqrt(aa * bb)
     return np.divide(cross, denom, out=np.zeros_like(cross), where=denom > 0)
+
+
+def _gram(X: np.ndarray) -> np.ndarray:
+    """X^T X in float64. X: (rows, features) -> (features, features)"""
+    X = np.asarray(X, dtype=np.float64)
+    return X.T @ X
+
+
+def _eigh(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (clipped at 0: a Gram matrix has none below) and eigenvectors, float64."""
+    import scipy.linalg
+
+    eigvals, eigvecs = scipy.linalg.eigh(gram, check_finite=False)
+    return np.clip(eigvals, 0.0, None), eigvecs
 
 
 def _batches(n: int, size: int):
