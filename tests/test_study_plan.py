@@ -144,3 +144,11 @@ def test_probe_task_names_agree_with_the_probing_stage():
     from braintune.study.config import PROBE_TASKS
 
     assert PROBE_TASKS == TASKS
+
+
+def test_default_alphas_are_the_encoding_stage_defaults(tmp_path):
+    import numpy as np
+
+    from braintune.encoding import DEFAULT_ALPHAS
+
+    np.testing.assert_allclose(config(tmp_path).align.alphas, DEFAULT_ALPHAS)

@@ -20,7 +20,6 @@ refit); the npz also records those alphas and the number of folds. Alphas use hi
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from braintune.encoding import (
 )
 from braintune.encoding.ridge import DEFAULT_VOXEL_BATCH
 from braintune.errors import ConfigError, DataError
+from braintune.io import write_atomic_with, write_table
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def align_participant(
             )
             _warn_alpha_edges(result.alpha[ceiling > threshold], alphas, participant, layer)
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
-            write_atomic(path, lambda tmp: _save_npz(tmp, arrays, alphas, n_folds))
+            write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, alphas, n_folds))
         else:
             arrays = load_layer_arrays(path)
             if len(arrays["r"]) != n_voxels:
@@ -199,7 +199,7 @@ def run_alignment(
         )
         del features
     table = pd.concat(tables, ignore_index=True)
-    write_table(table, out_dir)
+    write_table(table, out_dir, "alignment")
     return table
 
 
@@ -236,28 +236,9 @@ def load_training_responses(dataset: Dataset, participant: str, stories: Sequenc
     return Y, story_rows
 
 
-def write_table(table: pd.DataFrame, out_dir: str | Path) -> None:
-    """Write out_dir/alignment.csv and out_dir/alignment.parquet atomically."""
-    out_dir = Path(out_dir)
-    write_atomic(out_dir / "alignment.csv", lambda tmp: table.to_csv(tmp, index=False))
-    write_atomic(out_dir / "alignment.parquet", lambda tmp: table.to_parquet(tmp, index=False))
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call write(temporary path) then move it onto path, so path is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _save_npz(path: Path, arrays: Mapping[str, np.ndarray], alphas: Sequence[float], n_folds: int) -> None:
     voxel_arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-    with open(path, "wb") as f:
-        np.savez(f, **voxel_arrays, alphas=np.asarray(alphas, dtype=np.float64), n_folds=np.int64(n_folds))
+    np.savez(path, **voxel_arrays, alphas=np.asarray(alphas, dtype=np.float64), n_folds=np.int64(n_folds))
 
 
 def _load_repeats(dataset: Dataset, participant: str) -> np.ndarray:

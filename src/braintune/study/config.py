@@ -46,7 +46,8 @@ class FeaturesConfig:
 class AlignConfig:
     """Ridge encoding models (see braintune.encoding)."""
 
-    alphas: list[float] = field(default_factory=lambda: [float(a) for a in (10.0 ** k for k in (1, 1.5, 2, 2.5, 3, 3.5, 4))])
+    # braintune.encoding.DEFAULT_ALPHAS: 10 log-spaced from 1e1 to 1e4 (himalaya's convention, penalty α‖β‖²)
+    alphas: list[float] = field(default_factory=lambda: [float(10 ** (1 + k / 3)) for k in range(10)])
     ceiling_threshold: float = 0.05
     n_folds: int = 5
 
