@@ -8,7 +8,7 @@ import pytest
 
 from braintune.errors import ConfigError
 from braintune.study import runner
-from braintune.study.config import dump_config, load_config
+from braintune.study.config import STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
 
 BASE = {
@@ -25,6 +25,7 @@ def config(tmp_path, *overrides, raw=None):
 def test_defaults_are_the_papers(tmp_path):
     cfg = config(tmp_path)
     assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.backbone_lr, cfg.tune.head_lr) == (30, 128, 5e-5, 1e-4)
+    assert (cfg.tune.warmup_epochs, cfg.tune.head_lr_decay, cfg.tune.head_lr_floor) == (5, 0.8, 0.1)
     assert (cfg.tune.window_seconds, cfg.tune.ceiling_threshold, cfg.align.ceiling_threshold) == (10.0, 0.4, 0.05)
     assert cfg.features.delays == [1, 2, 3, 4]
     assert load_config(raw=__import__("yaml").safe_load(dump_config(cfg))) == cfg  # resolved config round-trips
@@ -49,6 +50,8 @@ def test_overrides_parse_yaml_values(tmp_path):
         ("layers=some", "layers"),
         ("executor.name=cloud", "executor.name"),
         ("tune.epochs", "expected key=value"),
+        ("tune.epochs=0", "epochs must be > 0"),
+        ("tune.seed=3", "tune.seed: set at the study level"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, override, message):
@@ -90,7 +93,7 @@ def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
     assert changed("tune.epochs=5") == {"tune", "align_tuned", "probe_tuned"}
     assert changed("align.ceiling_threshold=0.1") == {"align_pretrained", "align_tuned"}
     assert changed("probe.tasks=[mfcc]") == {"probe_pretrained", "probe_tuned"}
-    assert changed("tune.gpus=4") == set()  # speed, not results
+    assert changed("executor.gpus_per_job=4") == set()  # speed, not results
     assert changed("executor.name=slurm") == set()
 
 
@@ -152,3 +155,27 @@ def test_default_alphas_are_the_encoding_stage_defaults(tmp_path):
     from braintune.encoding import DEFAULT_ALPHAS
 
     np.testing.assert_allclose(config(tmp_path).align.alphas, DEFAULT_ALPHAS)
+
+
+@pytest.mark.parametrize("name", ["demo", "lebel2024"])
+def test_shipped_configs_load_and_name_their_command(name, tmp_path):
+    from braintune.study.demo import packaged_config
+
+    path = packaged_config(name)
+    assert "braintune " in path.read_text().splitlines()[1] or "braintune " in path.read_text()[:600]
+    data = [f"data.{k}={tmp_path}" for k in ("fmri", "timit", "speech_commands")]
+    cfg = load_config(path, data)
+    assert cfg.models and cfg.participants and set(cfg.stages) == set(STAGES)
+    with pytest.raises(ConfigError, match="data.fmri"):
+        load_config(path)
+
+
+def test_lebel2024_is_the_papers_study(tmp_path):
+    from braintune.study.demo import packaged_config
+
+    data = [f"data.{k}={tmp_path}" for k in ("fmri", "timit", "speech_commands")]
+    cfg = load_config(packaged_config("lebel2024"), data)
+    assert cfg.models == ["facebook/wav2vec2-base", "facebook/hubert-base-ls960"]
+    assert cfg.participants == [f"UTS0{i}" for i in range(1, 9)]
+    assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.window_seconds, cfg.tune.ceiling_threshold) == (30, 128, 10.0, 0.4)
+    assert cfg.align.ceiling_threshold == 0.05 and cfg.data.test_story == "wheretheressmoke"

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from braintune.errors import ConfigError
+from braintune.tuning.settings import TuneSettings
 
 STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
 PROBE_TASKS = ("mfcc", "words", "phonemes", "sentence-type")  # braintune.probing.TASKS (kept light to import)
@@ -53,26 +54,6 @@ class AlignConfig:
 
 
 @dataclass
-class TuneConfig:
-    """Brain-tuning (see braintune.tuning); defaults are the paper's."""
-
-    epochs: int = 30
-    batch_size: int = 128
-    micro_batch_size: int = 16
-    window_seconds: float = 10.0
-    ceiling_threshold: float = 0.4
-    backbone_lr: float = 5e-5
-    head_lr: float = 1e-4
-    warmup_epochs: int = 5
-    head_lr_decay: float = 0.8
-    head_lr_floor: float = 0.1
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    cache_cnn: bool = True
-    gpus: int = 1
-
-
-@dataclass
 class ProbeConfig:
     """Downstream probes (see braintune.probing)."""
 
@@ -81,7 +62,11 @@ class ProbeConfig:
 
 @dataclass
 class ExecutorConfig:
-    """Where cells run: "local" (this process) or "slurm" (submitit jobs)."""
+    """Where cells run: "local" (this process) or "slurm" (submitit jobs).
+
+    gpus_per_job: GPUs of each cell (a Slurm job's, or this machine's when local); a
+    brain-tuning cell uses all of them with DDP (one process per GPU), the others use one.
+    """
 
     name: str = "local"
     partition: str | None = None
@@ -107,12 +92,20 @@ class StudyConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
-    tune: TuneConfig = field(default_factory=TuneConfig)
+    tune: TuneSettings = field(default_factory=TuneSettings)  # the paper's defaults
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain nested dict; tune settings the study sets itself are left out."""
+        out = asdict(self)
+        for key in _STUDY_LEVEL[TuneSettings]:
+            out["tune"].pop(key)
+        return out
+
+
+# TuneSettings fields that the study sets for every tune cell from its own keys
+_STUDY_LEVEL = {TuneSettings: {"validation_story": "data.validation_story", "seed": "seed", "device": "device"}}
 
 
 def _build(cls, values: dict, where: str):
@@ -124,6 +117,9 @@ def _build(cls, values: dict, where: str):
     if unknown:
         raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)}"
                           f" (known: {', '.join(sorted(known))})")
+    inherited = sorted(set(values) & set(_STUDY_LEVEL.get(cls, {})))
+    if inherited:
+        raise ConfigError(f"{where}{inherited[0]}: set at the study level ({_STUDY_LEVEL[cls][inherited[0]]}), not here")
     kwargs = {}
     for name, value in values.items():
         default = known[name].default_factory() if callable(known[name].default_factory) else known[name].default
@@ -184,10 +180,8 @@ def _validate(cfg: StudyConfig) -> StudyConfig:
             raise ConfigError("data.speech_commands: the Speech Commands folder is needed by the probe task 'words'")
     if cfg.executor.name not in ("local", "slurm"):
         raise ConfigError(f"executor.name: 'local' or 'slurm', got {cfg.executor.name!r}")
-    if not 0 <= cfg.align.ceiling_threshold < 1 or not 0 <= cfg.tune.ceiling_threshold < 1:
-        raise ConfigError("ceiling_threshold: must lie in [0, 1)")
-    if cfg.tune.epochs < 1 or cfg.tune.batch_size < 1 or cfg.tune.micro_batch_size < 1:
-        raise ConfigError("tune.epochs, tune.batch_size and tune.micro_batch_size must be positive")
+    if not 0 <= cfg.align.ceiling_threshold < 1:
+        raise ConfigError("align.ceiling_threshold: must lie in [0, 1)")
     return cfg
 
 

@@ -58,8 +58,6 @@ def _inputs(cfg: StudyConfig, stage: str) -> dict:
             chosen["layers"] = cfg.layers
         else:
             chosen[name] = asdict(getattr(cfg, name))
-    if stage == "tune":
-        chosen["tune"].pop("gpus")  # the number of GPUs changes speed, not the result's meaning
     return chosen
 
 

@@ -95,10 +95,9 @@ def _run_remote(cells: list[Cell], cfg: StudyConfig, run_dir: Path, cluster: str
             if is_done(cell, run_dir):
                 bar.update(1)
                 continue
-            if cell.stage == "tune" and cfg.tune.gpus > 1 and cluster != "local":
-                executor.update_parameters(tasks_per_node=cfg.tune.gpus, gpus_per_node=cfg.tune.gpus)
-            else:
-                executor.update_parameters(tasks_per_node=1, gpus_per_node=cfg.executor.gpus_per_job)
+            if cluster != "local":  # a tune cell: one DDP process per GPU; other cells: one process
+                gpus = cfg.executor.gpus_per_job
+                executor.update_parameters(tasks_per_node=gpus if cell.stage == "tune" else 1, gpus_per_node=gpus)
             jobs.append((cell, executor.submit(_run_cell_from_files, cell, config_path, str(run_dir))))
             log.info("submitted %s as job %s", cell.label, jobs[-1][1].job_id)
         for cell, job in jobs:

@@ -7,6 +7,7 @@ cell folder; alignment and probing cells leave `table.csv` with a `variant` colu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from braintune.io import write_atomic
 from braintune.study.config import StudyConfig
@@ -41,33 +43,26 @@ def _write_table(table: pd.DataFrame, folder: Path) -> None:
 
 
 def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
-    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log)."""
-    t = cfg.tune
-    if t.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        return _run_tune_torchrun(cell, cfg, folder)
-    from braintune.tuning import TuneSettings, tune
+    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log).
 
-    settings = TuneSettings(
-        window_seconds=t.window_seconds, ceiling_threshold=t.ceiling_threshold,
-        validation_story=cfg.data.validation_story, epochs=t.epochs, batch_size=t.batch_size,
-        micro_batch_size=t.micro_batch_size, backbone_lr=t.backbone_lr, warmup_epochs=t.warmup_epochs,
-        head_lr=t.head_lr, head_lr_decay=t.head_lr_decay, head_lr_floor=t.head_lr_floor, seed=cfg.seed,
-        cnn_cache="disk" if t.cache_cnn else "off", bf16=t.bf16,
-        gradient_checkpointing=t.gradient_checkpointing, device=cfg.device,
-    )
+    With executor.gpus_per_job > 1 the cell trains with DDP, one process per GPU: a Slurm
+    job was started with one task per GPU (WORLD_SIZE is set); elsewhere the same tune
+    command runs under torchrun.
+    """
+    settings = dataclasses.replace(cfg.tune, validation_story=cfg.data.validation_story, seed=cfg.seed,
+                                   device=cfg.device)
+    gpus = cfg.executor.gpus_per_job
+    if gpus > 1 and "WORLD_SIZE" not in os.environ:
+        settings_file = write_atomic(folder / "tune_settings.yaml", yaml.safe_dump(settings.to_dict()))
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={gpus}", "-m", "braintune", "tune",
+               "--data", cfg.data.fmri, "--subject", cell.participant, "--model", cell.model, "--out", str(folder),
+               "--config", str(settings_file), "--resume"]
+        log.info("running %s", " ".join(cmd))
+        subprocess.run(cmd, check=True)
+        return
+    from braintune.tuning import tune
+
     tune(_dataset(cfg), cell.participant, cell.model, folder, settings, resume=True)
-
-
-def _run_tune_torchrun(cell, cfg: StudyConfig, folder: Path) -> None:
-    """A multi-GPU tune cell on one machine: the same tune command under torchrun."""
-    t = cfg.tune
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={t.gpus}", "-m", "braintune", "tune",
-           "--data", cfg.data.fmri, "--subject", cell.participant, "--model", cell.model, "--out", str(folder),
-           "--resume", "--epochs", str(t.epochs), "--batch-size", str(t.batch_size),
-           "--micro-batch-size", str(t.micro_batch_size), "--window-seconds", str(t.window_seconds),
-           "--ceiling-threshold", str(t.ceiling_threshold), "--seed", str(cfg.seed)]
-    log.info("running %s", " ".join(cmd))
-    subprocess.run(cmd, check=True)
 
 
 def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:

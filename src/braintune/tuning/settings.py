@@ -60,6 +60,8 @@ class TuneSettings:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"tuning setting {name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.ceiling_threshold < 1:
+            raise ConfigError(f"tuning setting ceiling_threshold must lie in [0, 1), got {self.ceiling_threshold!r}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"tuning setting warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if not 0 < self.head_lr_decay <= 1 or not 0 <= self.head_lr_floor <= 1:
