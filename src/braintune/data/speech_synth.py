@@ -14,8 +14,13 @@ their whole sequence through `in_fresh_process`.
 from __future__ import annotations
 
 import ctypes
+import pickle
+import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -118,16 +123,19 @@ class _Engine:
 
 
 def in_fresh_process(function, *args):
-    """Run the picklable top-level `function(*args)` in a newly spawned process; return its result.
+    """Run the picklable top-level `function(*args)` in a new Python process; return its result.
 
     Used so that a generator's sequence of syntheses starts from a fresh espeak-ng, which
     makes its audio depend only on its own inputs and seed (see the module docstring).
+    The child is `python -m braintune.data.speech_synth`, so the caller's script is not
+    re-imported (unlike multiprocessing's spawn) and needs no `__main__` guard.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+    with tempfile.TemporaryDirectory(prefix="braintune-espeak-") as scratch:
+        result = Path(scratch) / "result.pickle"
+        proc = subprocess.run([sys.executable, "-m", __name__, str(result)], input=pickle.dumps((function, args)))
+        if proc.returncode != 0 or not result.exists():
+            raise RuntimeError(f"the espeak-ng worker process failed (exit {proc.returncode}); its error is above")
+        return pickle.loads(result.read_bytes())
 
 
 def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000, seed: int | None = None) -> Synthesis:
@@ -210,3 +218,8 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
     g = gcd(int(rate_in), int(rate_out))
     return resample_poly(np.asarray(audio, dtype=np.float64), rate_out // g, rate_in // g).astype(np.float32)
+
+
+if __name__ == "__main__":  # the worker of in_fresh_process: pickled (function, args) in, result to argv[1]
+    _function, _args = pickle.load(sys.stdin.buffer)
+    Path(sys.argv[1]).write_bytes(pickle.dumps(_function(*_args)))
