@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintune.data.audio import read_audio
 from braintune.data.rois import normalise_area_name
 from braintune.data.textgrid import read_words
 from braintune.errors import DataError
@@ -152,21 +153,11 @@ class Dataset:
 
     def load_audio(self, story: str, sample_rate: int = 16000) -> np.ndarray:
         """The story's audio, mono (channels averaged), resampled to sample_rate. -> (samples,) float32"""
-        import soundfile as sf
-
-        from braintune.data.speech_synth import resample
-
         self._n_triggers(story)
         path = self.root / "stimuli" / f"{story}.wav"
         if not path.is_file():
             raise DataError(f"{path}: story {story!r} is listed in respdict.json but has no audio")
-        try:
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        except (RuntimeError, sf.LibsndfileError) as exc:
-            raise DataError(f"{path}: cannot decode audio ({exc})") from exc
-        if audio.size == 0:
-            raise DataError(f"{path}: audio is empty")
-        return resample(audio.mean(axis=1), rate, sample_rate)
+        return read_audio(path, sample_rate)
 
     def load_words(self, story: str) -> list[tuple[str, float, float]]:
         """(word, start s, end s) from the story's TextGrid; silences and noise marks skipped."""

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-
+from braintune.data import audio
+from braintune.data.audio import SAMPLE_RATE
 from braintune.errors import DataError
 
-SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
 
 WORDS = (
@@ -84,16 +83,12 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
 def read_clip(clip: Clip | str | Path) -> np.ndarray:
     """A clip's waveform zero-padded at the end to 1 s: (16000,) float32 in [-1, 1]."""
     path = clip.path if isinstance(clip, Clip) else Path(clip)
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except RuntimeError as exc:
-        raise DataError(f"{path}: unreadable audio ({exc})") from exc
+    rate, _ = audio.read_rate(path)
     if rate != SAMPLE_RATE:
         raise DataError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE}")
-    if audio.shape[1] != 1:
-        raise DataError(f"{path}: {audio.shape[1]} channels, expected mono")
-    if audio.shape[0] > CLIP_SAMPLES:
-        raise DataError(f"{path}: {audio.shape[0]} samples, longer than 1 s ({CLIP_SAMPLES})")
+    wave = audio.read_audio(path, None, mono="require")
+    if wave.size > CLIP_SAMPLES:
+        raise DataError(f"{path}: {wave.size} samples, longer than 1 s ({CLIP_SAMPLES})")
     out = np.zeros(CLIP_SAMPLES, np.float32)
-    out[: audio.shape[0]] = audio[:, 0]
+    out[: wave.size] = wave
     return out

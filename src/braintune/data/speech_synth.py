@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from braintune.data.audio import resample
+
 ESPEAK_RATE = 22050  # espeak-ng's native output rate (Hz)
 
 # espeak_lib.h constants
@@ -206,18 +208,6 @@ def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000, seed
         label = encoded[max(pos - 1, 0): max(pos - 1, 0) + length].decode("utf-8", "replace")
         words.append(Segment(label, to_out(s), to_out(nxt)))
     return Synthesis(audio=audio, sample_rate=sample_rate, words=words, phonemes=phonemes)
-
-
-def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Band-limited polyphase resampling of (samples,) float audio; returns float32."""
-    if rate_in == rate_out:
-        return np.asarray(audio, dtype=np.float32)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(int(rate_in), int(rate_out))
-    return resample_poly(np.asarray(audio, dtype=np.float64), rate_out // g, rate_in // g).astype(np.float32)
 
 
 if __name__ == "__main__":  # the worker of in_fresh_process: pickled (function, args) in, result to argv[1]

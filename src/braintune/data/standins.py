@@ -20,12 +20,11 @@ import soundfile as sf
 from tqdm import tqdm
 
 from braintune.data import speech_synth
+from braintune.data.audio import SAMPLE_RATE
 from braintune.data.speech_commands import WORDS as COMMAND_WORDS
 from braintune.data.timit import CORE_TEST_SPEAKERS, PHONES_61, Label
 from braintune.data.speech_synth import Segment, Voice
 from braintune.io import write_atomic, write_atomic_with
-
-SAMPLE_RATE = 16000
 
 # espeak-ng accents standing in for the eight TIMIT dialect regions
 DIALECT_ACCENTS = ("en-us", "en-us-nyc", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",

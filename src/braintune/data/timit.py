@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-
+from braintune.data import audio
+from braintune.data.audio import SAMPLE_RATE
 from braintune.errors import DataError
 
-SAMPLE_RATE = 16000
 
 PHONES_61 = (
     "b", "d", "g", "p", "t", "k", "dx", "q", "bcl", "dcl", "gcl", "pcl", "tcl", "kcl",
@@ -155,25 +154,16 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
 
 def num_samples(utt: Utterance) -> int:
     """Length of the utterance's audio in samples, read from the file header."""
-    path = utt.path("WAV")
-    try:
-        return sf.info(str(path)).frames
-    except RuntimeError as exc:
-        raise DataError(f"{path}: unreadable audio ({exc})") from exc
+    return audio.read_rate(utt.path("WAV"))[1]
 
 
 def read_audio(utt: Utterance) -> np.ndarray:
     """The utterance's waveform: (samples,) float32 in [-1, 1] at 16 kHz."""
     path = utt.path("WAV")
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except RuntimeError as exc:
-        raise DataError(f"{path}: unreadable audio ({exc})") from exc
+    rate, _ = audio.read_rate(path)
     if rate != SAMPLE_RATE:
         raise DataError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE}")
-    if audio.shape[1] != 1:
-        raise DataError(f"{path}: {audio.shape[1]} channels, expected mono")
-    return audio[:, 0]
+    return audio.read_audio(path, None, mono="require")
 
 
 def read_labels(path: str | Path, n_samples: int | None = None) -> list[Label]:

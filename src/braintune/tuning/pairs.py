@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from braintune.data.audio import SAMPLE_RATE
 from braintune.data.ds003020 import Dataset
 from braintune.errors import ConfigError, DataError
-
-SAMPLE_RATE = 16000
 
 
 @dataclass

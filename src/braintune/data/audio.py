@@ -1,0 +1,56 @@
+"""Reading audio files: one decoder for every corpus, with errors that name the file."""
+
+from __future__ import annotations
+
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000  # what every speech model here expects
+
+
+def read_audio(path: str | Path, sample_rate: int | None = SAMPLE_RATE, mono: str = "mix") -> np.ndarray:
+    """Decode a WAV/SPHERE/FLAC file. -> (samples,) float32 in [-1, 1]
+
+    sample_rate: resample to this rate; None keeps the file's rate (see `read_rate`).
+    mono: "mix" averages the channels; "require" rejects files with more than one.
+    Unreadable, empty or (with mono="require") multi-channel audio raises DataError.
+    """
+    import soundfile as sf
+
+    from braintune.errors import DataError
+
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise DataError(f"{path}: cannot decode audio ({exc})") from exc
+    if audio.size == 0:
+        raise DataError(f"{path}: audio is empty")
+    if mono == "require" and audio.shape[1] != 1:
+        raise DataError(f"{path}: {audio.shape[1]} channels, expected mono")
+    audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
+    return audio if sample_rate is None else resample(audio, rate, sample_rate)
+
+
+def read_rate(path: str | Path) -> tuple[int, int]:
+    """(sample rate, frames) from the file header, without decoding the samples."""
+    import soundfile as sf
+
+    from braintune.errors import DataError
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise DataError(f"{path}: cannot decode audio ({exc})") from exc
+    return info.samplerate, info.frames
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited polyphase resampling of (samples,) float audio; returns float32."""
+    if rate_in == rate_out:
+        return np.asarray(audio, dtype=np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate_in), int(rate_out))
+    return resample_poly(np.asarray(audio, dtype=np.float64), rate_out // g, rate_in // g).astype(np.float32)
