@@ -35,12 +35,18 @@ class DataConfig:
 
 @dataclass
 class FeaturesConfig:
-    """How hidden states become TR-rate features (see braintune.features)."""
+    """How hidden states become TR-rate features (see braintune.features.Scheme).
+
+    Every `step_seconds` the model hears the `context_seconds` of audio before; "fast"
+    advances windows by `chunk_seconds` and keeps all their final frames.
+    """
 
     scheme: str = "fast"  # "fast" | "reference"
     dtype: str = "float32"  # "float32" | "bfloat16"
     delays: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     context_seconds: float = 16.0
+    step_seconds: float = 0.1
+    chunk_seconds: float = 1.2
 
 
 @dataclass

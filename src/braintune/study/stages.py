@@ -66,14 +66,16 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
 
 
 def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
-    from braintune.features import story_tr_features
+    from braintune.features import Scheme, story_tr_features
     from braintune.study.align import align_participant
 
     dataset = _dataset(cfg)
     split = dataset.split(cell.participant)
+    f = cfg.features
+    scheme = Scheme(name=f.scheme, step=f.step_seconds, context=f.context_seconds, chunk=f.chunk_seconds)
     features = story_tr_features(
         str(model), dataset, split.train + [split.test], cache_dir=run_dir / "cache" / "features",
-        scheme=cfg.features.scheme, delays=tuple(cfg.features.delays), device=cfg.device, dtype=cfg.features.dtype,
+        scheme=scheme, delays=tuple(f.delays), device=cfg.device, dtype=f.dtype,
     )
     table = align_participant(
         dataset, cell.participant, features, folder / "voxels", model=cell.model, layers=_layers(cfg),
