@@ -32,7 +32,9 @@ def test_defaults_are_the_papers(tmp_path):
 
 
 def test_overrides_parse_yaml_values(tmp_path):
-    cfg = config(tmp_path, "tune.epochs=3", "participants=[UTS03]", "features.scheme=reference", "tune.bf16=true")
+    cfg = config(tmp_path, "tune.epochs=3", "participants=[UTS03]", "features.scheme=reference", "tune.bf16=true",
+                 "tune.backbone_lr=2e-3")
+    assert cfg.tune.backbone_lr == 2e-3
     assert cfg.tune.epochs == 3 and cfg.participants == ["UTS03"]
     assert cfg.features.scheme == "reference" and cfg.tune.bf16 is True
 

@@ -14,7 +14,7 @@ def run(args):
     from braintune.study.demo import run_demo
 
     run_dir = run_demo(args.out, args.overrides, size="small" if args.small else "default")
-    print(f"\nThe demo study ran: 2 simulated participants, tiny wav2vec2 and HuBERT, pretrained vs brain-tuned.")
+    print("\nThe demo study ran: 2 simulated participants, a tiny wav2vec2, pretrained vs brain-tuned.")
     print(f"tables:  {run_dir / 'tables'}")
     print(f"figures: {run_dir / 'figures'}")
     print(f"report:  {run_dir / 'report.html'}  (open it in a browser)")

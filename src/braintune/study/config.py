@@ -145,6 +145,11 @@ def _check_type(value, default, key: str):
             return value
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
     if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, str):  # YAML 1.1 reads 2e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         if isinstance(default, int) and not float(value).is_integer():
