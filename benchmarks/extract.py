@@ -1,6 +1,6 @@
 """Benchmark: reference vs fast feature extraction at base size (wav2vec2-base config, random weights).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract.py --seconds 180 --fidelity-seconds 40
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract.py --seconds 180 --fidelity-seconds 40 --chunk 1.2 0.4
 
 Reports seconds of story audio processed per wall-clock second for the reference (measured on
 --ref-steps steady-state steps with full-context windows and extrapolated: every such step costs
@@ -54,14 +54,17 @@ def main() -> None:
     p.add_argument("--ref-steps", type=int, default=20, help="steady-state reference steps timed")
     p.add_argument("--context", type=float, default=16.0)
     p.add_argument("--step", type=float, default=0.1)
-    p.add_argument("--chunk", type=float, default=1.2)
+    p.add_argument("--chunk", type=float, nargs="+", default=[1.2], help="fast-scheme chunk(s) to compare")
     args = p.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
 
     model = base_model()
     audio = speech(args.seconds)
     ref = Scheme("reference", step=args.step, context=args.context)
-    fast = Scheme("fast", step=args.step, context=args.context, chunk=args.chunk)
+    fasts = []
+    for chunk in args.chunk:
+        fast = Scheme("fast", step=args.step, context=args.context, chunk=chunk)
+        fasts += [(f"fast chunk {chunk:g} s float32", fast), (f"fast chunk {chunk:g} s bf16-autocast", replace(fast, bf16=True))]
 
     ends = step_ends(len(audio), args.step)
     full = ends[ends >= int(args.context * 16000)][: args.ref_steps]
@@ -74,7 +77,7 @@ def main() -> None:
     print(f"reference: {per_step:.3f} s per step ({len(full)} steps of {args.context:g} s timed, extrapolated) "
           f"-> {ref_rate:.3f} s of story per s")
 
-    for name, scheme in [("fast float32", fast), ("fast bf16-autocast", replace(fast, bf16=True))]:
+    for name, scheme in fasts:
         start = time.perf_counter()
         extract(model, audio, scheme, progress=False)
         rate = args.seconds / (time.perf_counter() - start)
@@ -86,7 +89,7 @@ def main() -> None:
     times, reference = extract(model, audio, ref, progress=True)
     rows = np.arange(1.0, args.fidelity_seconds - 1.0, 2.0)
     a = zscore(lanczos_resample(reference, times, rows, 2.0))
-    for name, scheme in [("fast float32", fast), ("fast bf16-autocast", replace(fast, bf16=True))]:
+    for name, scheme in fasts:
         _, features = extract(model, audio, scheme, progress=False)
         r = (a * zscore(lanczos_resample(features, times, rows, 2.0))).mean(axis=1)
         print(f"fidelity {name} vs reference ({args.fidelity_seconds:g} s, {len(rows)} TR rows), per layer min / median r:")
