@@ -48,20 +48,20 @@ not on the number of participants.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from braintune.data.audio import SAMPLE_RATE
 from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
 from braintune.data.rois import ROI_GROUPS
 from braintune.data.speech_synth import Voice, in_fresh_process, synthesize
+from braintune.io import write_atomic, write_atomic_with
 from braintune.data.textgrid import write_textgrid
 from braintune.errors import ConfigError
 
-SAMPLE_RATE = 16000
 FINE_DT = 0.1  # s, time step of the stimulus features
 KINDS = ("noise", "auditory", "language")
 TEST_STORY = "wheretheressmoke"
@@ -321,9 +321,7 @@ def _write_story(out: Path, story: _Story) -> None:
     import soundfile as sf
 
     wav = out / "stimuli" / f"{story.name}.wav"
-    tmp = wav.with_name(wav.name + ".tmp")
-    sf.write(tmp, story.audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    os.replace(tmp, wav)
+    write_atomic_with(wav, lambda tmp: sf.write(tmp, story.audio, SAMPLE_RATE, format="WAV", subtype="PCM_16"))
     write_textgrid(
         out / "derivative" / "TextGrids" / f"{story.name}.TextGrid",
         {"phone": story.phones, "word": [(s, e, w) for w, s, e in story.words]},
@@ -419,21 +417,17 @@ def _zscore(x: np.ndarray) -> np.ndarray:
 def _save_hf5(path: Path, arrays: dict[str, np.ndarray]) -> None:
     import h5py
 
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        for key, arr in arrays.items():
-            f.create_dataset(key, data=arr)
-    os.replace(tmp, path)
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            for key, arr in arrays.items():
+                f.create_dataset(key, data=arr)
+
+    write_atomic_with(path, write)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    write_atomic_with(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=1))
