@@ -1,4 +1,7 @@
-"""Shared fixtures."""
+"""Shared session fixtures: a simulated ds003020 corpus and stand-in TIMIT and Speech Commands.
+
+Treat them as read-only: every test of the session shares them.
+"""
 
 import pytest
 
@@ -29,3 +32,23 @@ def sim_dataset(tmp_path_factory):
     from braintune.data.simulate import simulate_dataset
 
     return simulate_dataset(tmp_path_factory.mktemp("sim_ds003020"), **SIM_DATASET_SETTINGS)
+
+
+TIMIT_SETTINGS = dict(train_speakers=8, test_speakers=4, sx_per_speaker=3, si_per_speaker=2, sx_readers=3, seed=0)
+COMMANDS_SETTINGS = dict(speakers=6, validation_speakers=1, test_speakers=1, seed=0)
+
+
+@pytest.fixture(scope="session")
+def standin_timit(tmp_path_factory):
+    """Root of a stand-in TIMIT (TIMIT_SETTINGS: 8 TRAIN + 4 core-named TEST speakers, 7 sentences each; ~3 s)."""
+    from braintune.data.standins import simulate_timit
+
+    return simulate_timit(tmp_path_factory.mktemp("timit"), progress=False, **TIMIT_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def standin_commands(tmp_path_factory):
+    """Root of a stand-in Speech Commands (COMMANDS_SETTINGS: 6 voices x 35 words, 1 validation, 1 test; ~2 s)."""
+    from braintune.data.standins import simulate_speech_commands
+
+    return simulate_speech_commands(tmp_path_factory.mktemp("speech_commands"), progress=False, **COMMANDS_SETTINGS)

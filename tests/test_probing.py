@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_probing import standin_commands, standin_timit  # noqa: F401 (fixtures)
 
 from braintune import models
 from braintune.data import speech_commands, timit

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_probing import COMMANDS_SETTINGS, standin_commands  # noqa: F401 (fixture)
+from conftest import COMMANDS_SETTINGS
 
 from braintune.data import speech_commands as sc
 from braintune.data.standins import simulate_speech_commands

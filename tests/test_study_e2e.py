@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest_probing import standin_commands, standin_timit  # noqa: F401 (fixtures)
 
 from braintune.cli import main
 from braintune.study import runner
 
 
 @pytest.fixture(scope="module")
-def study_yaml(sim_dataset, standin_timit, standin_commands, tmp_path_factory):  # noqa: F811
+def study_yaml(sim_dataset, standin_timit, standin_commands, tmp_path_factory):
     """A one-model, one-participant study on the simulated data, with one short tuning epoch."""
     folder = tmp_path_factory.mktemp("study")
     config = {

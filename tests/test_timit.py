@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_probing import TIMIT_SETTINGS, standin_timit  # noqa: F401 (fixture)
+from conftest import TIMIT_SETTINGS
 
 from braintune.data import timit
 from braintune.data.speech_synth import Segment

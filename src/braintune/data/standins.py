@@ -12,7 +12,6 @@ by a few milliseconds.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np

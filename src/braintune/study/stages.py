@@ -22,6 +22,7 @@ from braintune.study.config import StudyConfig
 
 log = logging.getLogger(__name__)
 
+
 def tuned_backbone(cell, run_dir: Path) -> Path:
     """The exported backbone of the tune cell that `cell` depends on."""
     (tune_cell,) = cell.depends_on
