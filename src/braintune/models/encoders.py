@@ -161,6 +161,15 @@ def normalizes_input(model: transformers.PreTrainedModel) -> bool:
     return bool(getattr(model.config, "do_normalize", True))
 
 
+def model_input(model: transformers.PreTrainedModel, waveforms: torch.Tensor) -> torch.Tensor:
+    """(batch, samples) waveforms as the model expects them: each row normalised to zero
+    mean and unit variance (eps 1e-7, as the feature extractors do) if `normalizes_input(model)`."""
+    if not normalizes_input(model):
+        return waveforms
+    centred = waveforms - waveforms.mean(dim=1, keepdim=True)
+    return centred / torch.sqrt(waveforms.var(dim=1, unbiased=False, keepdim=True) + 1e-7)
+
+
 def hidden_states(model: transformers.PreTrainedModel, waveforms: torch.Tensor) -> list[torch.Tensor]:
     """Hidden states of every layer: L+1 tensors (batch, frames, hidden), layer_0 first.
 
@@ -171,9 +180,7 @@ def hidden_states(model: transformers.PreTrainedModel, waveforms: torch.Tensor) 
     if waveforms.ndim != 2:
         raise ValueError(f"waveforms must be (batch, samples), got shape {tuple(waveforms.shape)}")
     param = next(model.parameters())
-    x = waveforms.to(device=param.device, dtype=torch.float32)
-    if normalizes_input(model):
-        x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, unbiased=False, keepdim=True) + 1e-7)
+    x = model_input(model, waveforms.to(device=param.device, dtype=torch.float32))
     out = model(input_values=x.to(param.dtype), output_hidden_states=True)
     return [*out.hidden_states[:-1], out.last_hidden_state]
 

@@ -37,7 +37,7 @@ from braintune.data.ds003020 import Dataset
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with
-from braintune.models import freeze_feature_encoder, load_encoder, normalizes_input, resolve_device
+from braintune.models import freeze_feature_encoder, load_encoder, model_input, normalizes_input, resolve_device
 from braintune.tuning import distributed
 from braintune.tuning.cache import build_cnn_cache, cached_batch
 from braintune.tuning.model import BrainTuner
@@ -142,13 +142,8 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     scheduler = make_scheduler(optimizer, settings, steps_per_epoch)
 
-    normalise = normalizes_input(backbone)
-
     def prepare(waves: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(waves).to(process.device)
-        if normalise:
-            x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, unbiased=False, keepdim=True) + 1e-7)
-        return x
+        return model_input(backbone, torch.from_numpy(waves).to(process.device))
 
     caches = {}
     if settings.cnn_cache == "disk":
