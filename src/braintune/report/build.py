@@ -12,6 +12,7 @@ import html
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import pandas as pd
 
@@ -63,6 +64,35 @@ def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.Da
     return page.definition_table_html(rows)
 
 
+class _Part(NamedTuple):
+    """One results table and what the report makes of it."""
+
+    name: str  # table name, also the study stage
+    summarise: Callable[[pd.DataFrame], pd.DataFrame]
+    draw: Callable[[pd.DataFrame], object]
+    figure: str
+    figure_title: str
+    figure_alt: str
+    caption: str
+    table_title: str
+    keys: list[str]
+    count: str
+
+
+PARTS = (
+    _Part("alignment", summarise_alignment, figures.figure1, "figure1", "Figure 1", "normalised alignment per layer",
+          "Normalised brain alignment (r / CC<sub>max</sub>) per layer in the late language regions and "
+          "primary auditory cortex, pretrained vs brain-tuned; lines are means and bands ± 1 SE across "
+          "participants.",
+          "Alignment: mean ± SE across participants, every ROI", ["model", "roi"], "n_participants"),
+    _Part("probing", summarise_probing, figures.figure2, "figure2", "Figure 2", "probe score per layer and task",
+          "Linear-probe score per layer: R² for MFCC, macro-F1 for the classification tasks. Pretrained: the "
+          "single pretrained model; brain-tuned: mean ± 1 SE across the per-participant tuned models.",
+          "Probing: pretrained value, brain-tuned mean ± SE across models, every metric",
+          ["model", "task", "metric"], "n_models"),
+)
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Rebuild the summaries, Figures 1 and 2 and report.html of a run folder.
 
@@ -83,47 +113,23 @@ def build_report(run_dir: str | Path) -> Path:
     results = {name: read[name](path) for name, path in sources.items() if path}
 
     absent, fig_html, tables_html = [], {}, []
-    alignment = results.get("alignment")
-    if alignment is not None:
-        summary = summarise_alignment(alignment)
-        write_atomic(run_dir / "tables" / "alignment_summary.csv", summary.to_csv(index=False).encode("utf-8"))
-        png = _write_figure(figures.figure1(summary), run_dir, "figure1")
-        fig_html["figure1"] = page.figure_html(
-            png, "Figure 1: normalised alignment per layer",
-            "Normalised brain alignment (r / CC<sub>max</sub>) per layer in the late language regions and "
-            "primary auditory cortex, pretrained vs brain-tuned; lines are means and bands ± 1 SE across "
-            "participants. Also <code>figures/figure1.pdf</code>.",
+    for part in PARTS:
+        table = results.get(part.name)
+        if table is None:
+            absent.append(f"No {part.name} table (tables/{part.name}.parquet or .csv): {part.figure_title} and the "
+                          f"{part.name} summary are absent; the study did not run the {part.name} stage.")
+            fig_html[part.figure] = page.absent_html(f"{part.figure_title} is absent: this run has no {part.name} table.")
+            continue
+        summary = part.summarise(table)
+        write_atomic(run_dir / "tables" / f"{part.name}_summary.csv", summary.to_csv(index=False).encode("utf-8"))
+        png = _write_figure(part.draw(summary), run_dir, part.figure)
+        fig_html[part.figure] = page.figure_html(
+            png, f"{part.figure_title}: {part.figure_alt}", f"{part.caption} Also <code>figures/{part.figure}.pdf</code>.",
         )
         tables_html.append(
-            "<details open><summary>Alignment: mean ± SE across participants, every ROI "
-            "(<code>tables/alignment_summary.csv</code>)</summary>"
-            + page.summary_table_html(summary, ["model", "roi"], "n_participants") + "</details>"
+            f"<details open><summary>{part.table_title} (<code>tables/{part.name}_summary.csv</code>)</summary>"
+            + page.summary_table_html(summary, part.keys, part.count) + "</details>"
         )
-    else:
-        absent.append("No alignment table (tables/alignment.parquet or .csv): Figure 1 and the alignment "
-                      "summary are absent; the study did not run the alignment stage.")
-        fig_html["figure1"] = page.absent_html("Figure 1 is absent: this run has no alignment table.")
-
-    probing = results.get("probing")
-    if probing is not None:
-        summary = summarise_probing(probing)
-        write_atomic(run_dir / "tables" / "probing_summary.csv", summary.to_csv(index=False).encode("utf-8"))
-        png = _write_figure(figures.figure2(summary), run_dir, "figure2")
-        fig_html["figure2"] = page.figure_html(
-            png, "Figure 2: probe score per layer and task",
-            "Linear-probe score per layer: R² for MFCC, macro-F1 for the classification tasks. Pretrained: the "
-            "single pretrained model; brain-tuned: mean ± 1 SE across the per-participant tuned models. "
-            "Also <code>figures/figure2.pdf</code>.",
-        )
-        tables_html.append(
-            "<details open><summary>Probing: pretrained value, brain-tuned mean ± SE across models, every "
-            "metric (<code>tables/probing_summary.csv</code>)</summary>"
-            + page.summary_table_html(summary, ["model", "task", "metric"], "n_models") + "</details>"
-        )
-    else:
-        absent.append("No probing table (tables/probing.parquet or .csv): Figure 2 and the probing "
-                      "summary are absent; the study did not run the probing stage.")
-        fig_html["figure2"] = page.absent_html("Figure 2 is absent: this run has no probing table.")
 
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
