@@ -13,6 +13,7 @@ from braintune.cli import main
 from braintune.data.ds003020 import Dataset
 from braintune.encoding import TABLE_COLUMNS
 from braintune.errors import DataError
+from braintune.features import Scheme
 from braintune.study.align import align_participant, layer_path, load_layer_arrays, load_training_responses
 
 TEST = "wheretheressmoke"
@@ -58,9 +59,13 @@ def small(tmp_path):
     return write_dataset(tmp_path / "ds")
 
 
-def fake_features(monkeypatch, features, calls):
-    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4), device=None):
+def fake_features(monkeypatch, features, calls, settings=None):
+    settings = [] if settings is None else settings
+
+    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4), device=None,
+                          dtype="float32"):
         calls.append(list(stories))
+        settings.append((scheme, dtype))
         return {s: features[s] for s in stories}
 
     monkeypatch.setattr(braintune.features, "story_tr_features", story_tr_features, raising=False)
@@ -120,13 +125,15 @@ def test_garbage_test_story_leaves_alphas_unchanged(tmp_path):
 
 def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     root, features = small
-    calls = []
-    fake_features(monkeypatch, features, calls)
+    calls, settings = [], []
+    fake_features(monkeypatch, features, calls, settings)
     out = tmp_path / "out"
     argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--layers", "all",
             "--out", str(out), "--folds", "3", "--alphas", "1", "10", "100", "1000"]
-    assert main(argv) == 0
+    assert main(argv + ["--context", "8", "--chunk", "0.4", "--dtype", "bfloat16"]) == 0
     assert len(calls) == 1 and TEST in calls[0]
+    # the extraction options reach the features as one Scheme, like the study's settings
+    assert settings == [(Scheme("fast", context=8.0, chunk=0.4), "bfloat16")]
     csv = pd.read_csv(out / "alignment.csv")
     parquet = pd.read_parquet(out / "alignment.parquet")
     assert list(csv.columns) == TABLE_COLUMNS and len(csv) == 2 * 5  # 2 layers x (4 groups + whole cortex)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from braintune.cli._features import add_feature_arguments, scheme_from_args
+
 NAME = "align"
 HELP = "fit voxelwise ridge encoding models per layer and write noise-ceiling-normalised alignment by ROI"
 
@@ -18,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", nargs="+", default=["all"], help="'all' (default) or layer indices, 0 = CNN output")
     parser.add_argument("--out", required=True, help="output folder: alignment.csv/.parquet and voxels/...npz")
     parser.add_argument("--cache", default=None, help="feature cache folder (default OUT/cache/features)")
-    parser.add_argument("--scheme", default="fast", help="feature extraction scheme passed to braintune.features (default fast)")
+    add_feature_arguments(parser)
     parser.add_argument(
         "--alphas", nargs="+", type=float, default=list(DEFAULT_ALPHAS),
         help="ridge penalties, himalaya convention alpha*||b||^2 (a Huth-lab alpha a is a**2 here); "
@@ -28,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=5, help="leave-stories-out folds for alpha choice (default 5)")
     parser.add_argument("--voxel-batch", type=int, default=DEFAULT_VOXEL_BATCH, help="voxels per batch (memory bound)")
     parser.add_argument("--backend", default="numpy", help="ridge backend (himalaya's): numpy (default), torch, torch_cuda")
-    parser.add_argument("--device", default=None, help="device of the speech model, e.g. cuda or cpu (default: cuda if available)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--layers takes 'all' or integers, got {' '.join(args.layers)}") from None
     table = run_alignment(
-        args.data, args.model, args.subjects, args.out, layers=layers, cache_dir=args.cache, scheme=args.scheme,
-        alphas=args.alphas, threshold=args.threshold, n_folds=args.folds, voxel_batch=args.voxel_batch,
+        args.data, args.model, args.subjects, args.out, layers=layers, cache_dir=args.cache,
+        scheme=scheme_from_args(args), dtype=args.dtype, alphas=args.alphas, threshold=args.threshold, n_folds=args.folds, voxel_batch=args.voxel_batch,
         backend=args.backend, device=args.device,
     )
     print(f"{len(table)} rows written to {args.out}/alignment.csv and alignment.parquet")

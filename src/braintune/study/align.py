@@ -146,6 +146,48 @@ def align_participant(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
 
 
+def align_model(
+    dataset: Dataset,
+    model,
+    participant: str,
+    out_dir: str | Path,
+    *,
+    tag: str,
+    cache_dir: str | Path,
+    scheme=None,
+    dtype: str = "float32",
+    delays: Sequence[int] = DELAYS,
+    layers: Sequence[int] | None = None,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    threshold: float = DEFAULT_THRESHOLD,
+    n_folds: int = 5,
+    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    backend: str = "numpy",
+    device: str | None = None,
+) -> pd.DataFrame:
+    """Features of `model` on one participant's stories (cached in cache_dir), then align_participant.
+
+    model: hub id, folder or loaded model (braintune.features.story_tr_features). scheme: a
+    braintune.features.Scheme or its name (default: the fast scheme's defaults). tag: the
+    model's name in the table and the output paths. Features are not extracted when every
+    requested layer is already on disk.
+    """
+    from braintune.features import Scheme, story_tr_features
+
+    split = dataset.split(participant)
+    done = layers is not None and all(
+        layer_done(layer_path(out_dir, tag, participant, layer), alphas, n_folds) for layer in layers
+    )
+    features = None if done else story_tr_features(
+        model, dataset, split.train + [split.test], cache_dir=cache_dir, scheme=scheme or Scheme(),
+        delays=tuple(delays), device=device, dtype=dtype,
+    )
+    return align_participant(
+        dataset, participant, features, out_dir, model=tag, layers=layers, alphas=alphas,
+        threshold=threshold, n_folds=n_folds, voxel_batch=voxel_batch, backend=backend,
+    )
+
+
 def run_alignment(
     data_dir: str | Path | Dataset,
     model,
@@ -154,7 +196,8 @@ def run_alignment(
     *,
     layers: Sequence[int] | str = "all",
     cache_dir: str | Path | None = None,
-    scheme: str = "fast",
+    scheme=None,
+    dtype: str = "float32",
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     threshold: float = DEFAULT_THRESHOLD,
     n_folds: int = 5,
@@ -164,12 +207,10 @@ def run_alignment(
 ) -> pd.DataFrame:
     """Align one model with several participants; write the table and voxel arrays to out_dir.
 
-    model: hub id, folder or loaded model, passed to braintune.features.story_tr_features
-    (with scheme, device, and cache_dir, default out_dir/cache/features). layers: "all" or
-    layer indices. Returns the alignment table (also written as out_dir/alignment.csv and
-    .parquet).
+    model, scheme, dtype, device: as in align_model; cache_dir defaults to
+    out_dir/cache/features. layers: "all" or layer indices. Returns the alignment table
+    (also written as out_dir/alignment.csv and .parquet).
     """
-    from braintune.features import story_tr_features
     from braintune.models import model_tag
 
     check_settings(alphas, threshold, n_folds, voxel_batch)
@@ -179,26 +220,14 @@ def run_alignment(
         raise ConfigError("no participants given")
     tag = model_tag(model)
     cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
-    tables = []
-    for participant in subjects:
-        features = None
-        done = layers is not None and all(
-            layer_done(layer_path(out_dir, tag, participant, layer), alphas, n_folds) for layer in layers
+    table = pd.concat([
+        align_model(
+            dataset, model, participant, out_dir, tag=tag, cache_dir=cache_dir, scheme=scheme, dtype=dtype,
+            layers=layers, alphas=alphas, threshold=threshold, n_folds=n_folds, voxel_batch=voxel_batch,
+            backend=backend, device=device,
         )
-        if not done:
-            split = dataset.split(participant)
-            features = story_tr_features(
-                model, dataset, split.train + [split.test], cache_dir=cache_dir, scheme=scheme, delays=DELAYS,
-                device=device,
-            )
-        tables.append(
-            align_participant(
-                dataset, participant, features, out_dir, model=tag, layers=layers, alphas=alphas,
-                threshold=threshold, n_folds=n_folds, voxel_batch=voxel_batch, backend=backend,
-            )
-        )
-        del features
-    table = pd.concat(tables, ignore_index=True)
+        for participant in subjects
+    ], ignore_index=True)
     write_table(table, out_dir, "alignment")
     return table
 

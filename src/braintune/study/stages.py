@@ -67,20 +67,16 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
 
 
 def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
-    from braintune.features import Scheme, story_tr_features
-    from braintune.study.align import align_participant
+    from braintune.features import Scheme
+    from braintune.study.align import align_model
 
-    dataset = _dataset(cfg)
-    split = dataset.split(cell.participant)
     f = cfg.features
-    scheme = Scheme(name=f.scheme, step=f.step_seconds, context=f.context_seconds, chunk=f.chunk_seconds)
-    features = story_tr_features(
-        str(model), dataset, split.train + [split.test], cache_dir=run_dir / "cache" / "features",
-        scheme=scheme, delays=tuple(f.delays), device=cfg.device, dtype=f.dtype,
-    )
-    table = align_participant(
-        dataset, cell.participant, features, folder / "voxels", model=cell.model, layers=_layers(cfg),
-        alphas=cfg.align.alphas, threshold=cfg.align.ceiling_threshold, n_folds=cfg.align.n_folds,
+    table = align_model(
+        _dataset(cfg), str(model), cell.participant, folder / "voxels", tag=cell.model,
+        cache_dir=run_dir / "cache" / "features",
+        scheme=Scheme(name=f.scheme, step=f.step_seconds, context=f.context_seconds, chunk=f.chunk_seconds),
+        dtype=f.dtype, delays=f.delays, layers=_layers(cfg), alphas=cfg.align.alphas,
+        threshold=cfg.align.ceiling_threshold, n_folds=cfg.align.n_folds, device=cfg.device,
     )
     table = table.rename(columns={"alignment_sem": "sem"})
     table.insert(1, "variant", variant)
