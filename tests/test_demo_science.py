@@ -1,6 +1,6 @@
 """The simulated language signal is word-level, not spectral, yet audible: what the demo's contrast rests on.
 
-Language voxels read out each word's lexical class and syllable count (braintune.data.simulate).
+Language voxels read out each word's lexical class and spoken duration (braintune.data.simulate).
 The demo can only show brain-tuned late layers aligning better with them if (1) these
 features are not a linear function of the spectral envelope that drives auditory voxels
 (else an untrained model would carry them as well as the envelope) and (2) the sound
@@ -20,7 +20,7 @@ def _stack(features, key):
 
 def test_language_features_are_not_a_linear_function_of_the_envelope(sim_dataset):
     """Least squares from the 16 log-mel bands to each language feature, on the 0.1 s grid:
-    fitted on the training stories, r on the test story stays low (measured ~0.25 and ~0.19),
+    fitted on the training stories, r on the test story stays low (measured 0.25 and 0.18),
     while a mel band predicts a neighbouring band well."""
     ds = Dataset(sim_dataset)
     split = ds.split("UTS01")
@@ -39,28 +39,28 @@ def test_language_features_are_not_a_linear_function_of_the_envelope(sim_dataset
     assert test_r(others, A[:, 8], np.delete(test["auditory"], 8, axis=1), test["auditory"][:, 8]) > 0.8
 
 
-def test_lexical_class_is_audible_in_word_durations(sim_dataset):
-    """Content words are spoken much longer than function words, and longer words have more
-    syllables: a model that hears the audio can learn both features (measured: 2.3x, r 0.74, r 0.56)."""
+def test_language_features_are_audible(sim_dataset):
+    """Content words are spoken longer than function words, and the pace changes from sentence
+    to sentence (PACE_RANGE): a model that hears the audio can learn both features. Measured on
+    the fixture: content/function duration 2.3x, r(duration, class) 0.61; consecutive words'
+    content words' durations correlate (r 0.29) through their sentence's pace."""
     ds = Dataset(sim_dataset)
-    values, durations = [], []
+    values = []
     for story in ds.stories:
         tiers = read_textgrid(ds.derivative / "TextGrids" / f"{story}.TextGrid")
-        for start, end, word in tiers["word"]:
-            if word:
-                phones = [p for s, e, p in tiers["phone"] if p and s >= start - 1e-6 and e <= end + 1e-6]
-                values.append(word_features(word, phones))
-                durations.append(end - start)
-    values, durations = np.array(values), np.array(durations)
-    content = values[:, 0] > 0
+        values += [word_features(word, end - start) for start, end, word in tiers["word"] if word]
+    values = np.array(values)
+    content, duration = values[:, 0] > 0, values[:, 1]
     assert 0.4 < content.mean() < 0.75  # both classes are common
-    assert durations[content].mean() > 1.8 * durations[~content].mean()
-    assert np.corrcoef(durations, values[:, 0])[0, 1] > 0.6
-    assert np.corrcoef(durations, values[:, 1])[0, 1] > 0.4
+    assert duration[content].mean() > 1.8 * duration[~content].mean()
+    assert np.corrcoef(duration, values[:, 0])[0, 1] > 0.45
+    # a content word's duration predicts the next content word's: the pace they share
+    d = duration[content]
+    assert np.corrcoef(d[:-1], d[1:])[0, 1] > 0.15
 
 
 def test_word_features_known_answers():
     assert {"the", "a", "and", "was"} <= FUNCTION_WORDS
-    np.testing.assert_array_equal(word_features("The", ["D", "@"]), [-1.0, 1.0])
-    np.testing.assert_array_equal(word_features("bicycle", ["b", "'aI", "s", "I", "k", "@L"]), [1.0, 3.0])
-    np.testing.assert_array_equal(word_features("garden", ["g", "'A@", "d", "@", "n"]), [1.0, 2.0])
+    np.testing.assert_array_equal(word_features("The", 0.12), [-1.0, 0.12])
+    np.testing.assert_array_equal(word_features("bicycle", 0.5), [1.0, 0.5])
+    np.testing.assert_array_equal(word_features("was", 0.2), [-1.0, 0.2])

@@ -8,18 +8,20 @@ participant's voxels are of three kinds:
   spectral envelope;
 - language (areas of ``late_language``): a random linear read-out of two word-level
   features (LANGUAGE_FEATURES, ``word_features``), held over each word's span: its
-  lexical class (content word +1, function word -1) and its number of syllables (vowels
-  espeak-ng spoke), each centred over the story's words;
+  lexical class (content word +1, function word -1) and its spoken duration, each
+  centred over the story's words;
 - noise (other areas): no signal.
 
-Why these language features: they are a known property of each word, not of the sound at
-one instant, so they are not a linear function of the spectral envelope (a random-weight
-model's layers, read out by ridge, predict them at r ~0 while they predict the envelope at
-r ~0.5), yet a model can learn them from audio, since content words are longer and
-stressed and function words short and unstressed. (A fixed random embedding per word type
-would ask a tiny model to learn the identity of ~270 words from a few hundred windows;
-brain-tuning the demo's models could not.) Centring makes the track contrast word against
-word rather than mark speech against silence, which the envelope already gives.
+Why these language features: they are a property of each word, not of the sound at one
+instant, so they are not a linear function of the spectral envelope (ridge from the log
+mel bands predicts them at r < 0.4, tests/test_demo_science.py), yet a model can learn
+them from audio: content words are longer and stressed, function words short and
+unstressed, and each sentence is spoken at its own pace (PACE_RANGE), as speakers speed
+up and slow down, so word durations also vary from sentence to sentence - slowly enough
+to survive the haemodynamic blur. Brain-tuning the demo's tiny model on a few hundred
+windows learns them; it did not learn a syllable count, nor a fixed random embedding per
+word type (which asks for the identity of ~270 words). Centring makes the track contrast
+word against word rather than mark speech against silence, which the envelope already gives.
 
 Per story, features live on a 0.1 s grid, are z-scored, convolved with the SPM canonical
 haemodynamic response and sampled at the response rows (``response_row_times``). A
@@ -69,6 +71,7 @@ VALIDATION_STORY = "stagefright"
 AUDITORY_AREAS = ROI_GROUPS["early_auditory"]
 LANGUAGE_AREAS = ROI_GROUPS["late_language"]
 OTHER_AREAS = ("V1", "V2", "V4", "4", "3b", "FEF", "7Am", "POS2", "10d", "46")
+PACE_RANGE = (0.6, 1.6)  # each sentence is spoken at its story's voice rate times a factor drawn here
 VOICES = (
     Voice("en-us", 165, 45, 50),
     Voice("en-us+f3", 175, 60, 60),
@@ -149,18 +152,16 @@ def generate_sentence(rng: np.random.Generator) -> str:
 FUNCTION_WORDS = frozenset(
     "a an the i you he she it we they my in at by from and so when because that there was could".split()
 )
-LANGUAGE_FEATURES = ("lexical_class", "syllables")
-_VOWEL_MARKS = set("aeiouAEIOUV@03")  # an espeak-ng phoneme mnemonic with one of these is a vowel
+LANGUAGE_FEATURES = ("lexical_class", "duration")
 
 
-def word_features(word: str, phonemes: list[str]) -> np.ndarray:
+def word_features(word: str, duration: float) -> np.ndarray:
     """The word-level features that drive language voxels (LANGUAGE_FEATURES). -> (2,) float64
 
     lexical_class: +1 for a content word, -1 for a function word (FUNCTION_WORDS, closed
-    class); syllables: number of vowels espeak-ng spoke in the word (its phoneme labels).
+    class); duration: how long the word was spoken, in seconds.
     """
-    n_syllables = sum(1 for ph in phonemes if _VOWEL_MARKS & set(ph))
-    return np.array([-1.0 if word.lower() in FUNCTION_WORDS else 1.0, float(n_syllables)])
+    return np.array([-1.0 if word.lower() in FUNCTION_WORDS else 1.0, float(duration)])
 
 
 # ---- stimulus features -----------------------------------------------------------------
@@ -187,19 +188,13 @@ def log_mel_envelope(audio: np.ndarray, n_mels: int, sample_rate: int = SAMPLE_R
     return np.log(power.T.astype(np.float64) + 1e-8)
 
 
-def word_track(
-    words: list[tuple[str, float, float]], phones: list[tuple[float, float, str]], n_steps: int, dt: float = FINE_DT
-) -> np.ndarray:
+def word_track(words: list[tuple[str, float, float]], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
     """Each word's word_features held from its onset to its end on the dt grid, 0 in silence.
 
-    words: (word, start s, end s); phones: (start s, end s, label), a word's phonemes being
-    those inside its span. Each feature is centred on its mean over the words of the story,
-    so that the track does not merely mark speech against silence. -> (n_steps, 2) float64
+    words: (word, start s, end s). Each feature is centred on its mean over the words of
+    the story, so that the track does not merely mark speech against silence. -> (n_steps, 2) float64
     """
-    feats = np.array([
-        word_features(word, [p for s, e, p in phones if s >= start - 1e-6 and e <= end + 1e-6])
-        for word, start, end in words
-    ]).reshape(-1, len(LANGUAGE_FEATURES))
+    feats = np.array([word_features(word, end - start) for word, start, end in words]).reshape(-1, len(LANGUAGE_FEATURES))
     feats -= feats.mean(axis=0) if len(feats) else 0.0
     track = np.zeros((n_steps, len(LANGUAGE_FEATURES)))
     for (_word, start, end), value in zip(words, feats):
@@ -273,7 +268,7 @@ def simulate_dataset(
     for story in stories:
         rows_t = response_row_times(story.n_triggers, tr=tr)
         mel = log_mel_envelope(story.audio, n_mels)
-        lang = word_track(story.words, story.phones, len(mel))
+        lang = word_track(story.words, len(mel))
         feats[story.name] = dict(
             fine_times=np.arange(len(mel)) * FINE_DT, auditory=_zscore(mel), language=_zscore(lang),
             row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
@@ -302,7 +297,8 @@ def _speak_story(name: str, seconds: float, rng: np.random.Generator, tr: float)
     chunks, words, phones, t = [], [], [], 0
     target = int(seconds * SAMPLE_RATE)
     while t < target:
-        syn = synthesize(generate_sentence(rng), voice, SAMPLE_RATE, seed=espeak_seed)
+        pace = Voice(voice.name, int(round(voice.rate * rng.uniform(*PACE_RANGE))), voice.pitch, voice.pitch_range)
+        syn = synthesize(generate_sentence(rng), pace, SAMPLE_RATE, seed=espeak_seed)
         gap = np.zeros(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE), np.float32)
         words += [(w.label, (t + w.start) / SAMPLE_RATE, (t + w.end) / SAMPLE_RATE) for w in syn.words]
         phones += [((t + p.start) / SAMPLE_RATE, (t + p.end) / SAMPLE_RATE, p.label)

@@ -41,20 +41,28 @@ def _generate_once(folder: Path, generate, what: str) -> Path:
     return folder
 
 
+def fmri_settings(size: str = "default", seed: int = 0) -> dict:
+    """simulate_dataset arguments of the demo's participants ("small": the quick test size).
+
+    High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
+    ~0.3-0.9 with the signal) and, by default, ~20 minutes of stories (~410 tuning windows),
+    so that a few minutes of brain-tuning learn the language features (the real corpus has
+    ~20x more).
+    """
+    small = size == "small"
+    return dict(
+        n_participants=2, n_train_stories=4 if small else 12, story_seconds=(40, 60) if small else (80, 100),
+        test_story_seconds=80 if small else 150, n_repeats=5, ceiling_range=(0.5, 0.98), seed=seed,
+    )
+
+
 def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
     from braintune.data.simulate import simulate_dataset
     from braintune.data.standins import simulate_speech_commands, simulate_timit
 
-    small = size == "small"
     data = Path(out) / "data"
-    # High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
-    # ~0.3-0.9 with the signal), so that a few minutes of stories suffice to brain-tune and
-    # to fit ridge (the real corpus has ~25x more rows per participant).
-    fmri_args = dict(
-        n_participants=2, n_train_stories=4 if small else 5, story_seconds=(40, 60) if small else (70, 90),
-        test_story_seconds=80 if small else 100, n_repeats=5, ceiling_range=(0.5, 0.98), seed=seed,
-    )
+    fmri_args = fmri_settings(size, seed)
     return {
         "fmri": _generate_once(data / "fmri", lambda p: simulate_dataset(p, **fmri_args), "simulated participants"),
         "timit": _generate_once(data / "timit", lambda p: simulate_timit(p, seed=seed), "stand-in TIMIT"),
