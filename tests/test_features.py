@@ -21,8 +21,9 @@ from braintune.features import (
     tr_features,
     zscore,
 )
-from braintune.features.extraction import fast_windows
+from braintune.features.extraction import _run, _run_on_cnn, fast_cnn, fast_windows
 from braintune.models import hidden_states, load_encoder
+from braintune.models.encoders import model_input
 
 SR = 16000
 SMALL = dict(step=0.1, context=1.0)  # short context keeps the reference cheap on the tiny model
@@ -148,6 +149,37 @@ def test_fast_plan_serves_every_step_once_with_context_and_bounded_lookahead():
         np.testing.assert_array_equal(frame_end, ends[steps] - (np.minimum(ends[steps], 2 * SR) - 400) % 320)
         assert np.all((frame_start - start >= 2 * SR - 400) | (start == 0))
         assert np.all(end - frame_end < 0.6 * SR)
+        # look-ahead bounded relative to the audio before the step: at most chunk/context of it
+        lookahead, bound = end - ends[steps], 0.6 * SR * np.minimum(ends[steps], 2 * SR) / (2 * SR)
+        assert np.all(lookahead <= bound), (end, ends[steps])
+        assert np.all(lookahead[bound < 320] == 0)  # where the bound is under a hop: the reference's window
+    assert scheme.settings()["plan"] == 2 and "plan" not in Scheme("reference").settings()  # new plan, new cache key
+    plan = fast_windows(n, scheme)
+    assert plan[0][:2] == (0, 1600) and plan[1][:2] == (0, 3520)
+    # the full stride, and full-length windows, once context is available
+    strides = np.diff([e for _, e, _, _ in plan])
+    assert np.all(strides[-10:-1] == 0.6 * SR) and plan[-2][1] - plan[-2][0] == 2.6 * SR
+
+
+def test_fast_cnn_frames_are_those_of_the_first_window_that_ends_with_them(tiny):
+    audio = (0.1 * np.random.default_rng(0).standard_normal(5 * SR)).astype(np.float32)
+    plan = fast_windows(len(audio), Scheme("fast", step=0.1, context=2.0, chunk=0.6))
+    cnn = fast_cnn(tiny, audio, plan)
+    assert cnn.shape[1] == 1 + (len(audio) - 400) // 320
+    done = 0
+    for start, end, _, _ in plan:
+        window = model_input(tiny, torch.from_numpy(audio[start:end])[None])
+        with torch.no_grad():
+            own = tiny.feature_extractor(window)[0]
+        last = (end - 400) // 320
+        # exact: the window's input normalisation and group-norm statistics, not the new frames' alone
+        np.testing.assert_allclose(cnn[:, done : last + 1], own[:, done - start // 320 :], rtol=1e-4, atol=1e-5)
+        first, done = done, last + 1
+    with torch.no_grad():  # the last window's new frames from their own audio alone: other group-norm statistics
+        alone = tiny.feature_extractor(window[:, (first - start // 320) * 320 :])[0]
+    assert alone.shape[1] == done - first and not np.allclose(alone, cnn[:, first:done], atol=1e-3)
+    # the transformer from given CNN features is the model's own forward pass
+    np.testing.assert_array_equal(_run_on_cnn(tiny, own[None], False), _run(tiny, audio[None, start:end], False))
 
 
 def test_fast_is_close_to_reference_on_tiny_model(tiny, speech):
@@ -216,7 +248,7 @@ def test_killed_extraction_resumes_without_recomputing_finished_stories(tmp_path
     model = load_encoder("tiny:hubert")
     counter = _CountingModel(model, dataset)
     scheme = Scheme("fast", step=0.1, context=1.0, chunk=1.0, batch_size=1)  # one forward pass per window
-    counter.fail_at = 30  # story0 needs 24 windows: the kill lands inside story1
+    counter.fail_at = 30  # story0 needs 27 windows: the kill lands inside story1
     with pytest.raises(KeyboardInterrupt):
         story_tr_features(model, dataset, dataset.stories, cache_dir=tmp_path / "cache", scheme=scheme)
     assert set(counter.calls) == {"story0", "story1"}

@@ -8,16 +8,23 @@ the last frame of every layer, time-stamped t. Frame j of a window covers sample
 The fast scheme computes (nearly) the same frames with far less audio through the model:
 windows of context + chunk seconds end every chunk seconds; each keeps the frames that end
 within its last chunk seconds — every kept frame has at least `context` seconds of audio
-before it, and sees at most `chunk` seconds after it. At each step t it keeps, like the
-reference, the latest frame that ends by t. Windows start on the 320-sample frame grid, so
+before it, and sees at most `chunk` seconds after it. At the story start, where less than
+`context` seconds precede a frame, the stride shrinks in proportion to the audio available
+(down to one 20 ms hop, where windows are the reference's own), so a kept frame at t never
+sees more than chunk * min(t, context) / context seconds ahead. At each step t it keeps, like
+the reference, the latest frame that ends by t. Windows start on the 320-sample frame grid, so
 when step and context are multiples of 20 ms both schemes pick frames over exactly the same
 samples; they differ only in how much audio around a frame the model sees.
+
+The fast scheme also runs the CNN feature encoder once per frame, not once per window: each
+frame's CNN features are computed as in the first window that ends with it (that window's
+input normalisation and, for base models, its group-norm statistics over time — so the kept
+frames' are exactly their window's), and later windows reuse them as context.
 """
 
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,9 +33,10 @@ from tqdm.auto import tqdm
 
 from braintune.errors import ConfigError
 from braintune.models import hidden_states
-from braintune.models.encoders import HOP, RECEPTIVE_FIELD, SAMPLE_RATE
+from braintune.models.encoders import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, model_input
 
 SCHEMES = ("fast", "reference")
+FAST_PLAN = 2  # version of the fast scheme, part of the cache key: 2 = stride shrunk at the start, CNN run once
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class Scheme:
     name: str = "fast"
     step: float = 0.1
     context: float = 16.0
-    chunk: float = 1.2
+    chunk: float = 0.8
     bf16: bool = False
     batch_size: int = 4
 
@@ -67,6 +75,8 @@ class Scheme:
         del out["batch_size"]
         if self.name == "reference":
             del out["chunk"]
+        else:
+            out["plan"] = FAST_PLAN
         return out
 
 
@@ -81,6 +91,20 @@ def step_ends(n_samples: int, step: float) -> np.ndarray:
 
 
 @contextmanager
+def _patched(module, forward):
+    """module.forward replaced by `forward` for the duration (restoring any earlier replacement)."""
+    previous = module.__dict__.get("forward")
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if previous is None:
+            del module.forward
+        else:
+            module.forward = previous
+
+
+@contextmanager
 def _autocast_blocks(model, enabled: bool):
     """bfloat16 autocast for the transformer blocks only: the CNN, the feature projection and the
     convolutional position embedding stay in float32 (in bfloat16 they alone move frames by ~25%
@@ -91,15 +115,12 @@ def _autocast_blocks(model, enabled: bool):
     device = next(model.parameters()).device
     exact = [getattr(model, "feature_extractor", None), getattr(model, "feature_projection", None)]
     exact.append(getattr(getattr(model, "encoder", None), "pos_conv_embed", None))
-    exact = [module for module in exact if module is not None]
-    for module in exact:
-        module.forward = torch.autocast(device.type, enabled=False)(module.forward)
-    try:
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-    finally:
+    with ExitStack() as stack:
         for module in exact:
-            del module.forward
+            if module is not None:
+                stack.enter_context(_patched(module, torch.autocast(device.type, enabled=False)(module.forward)))
+        stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+        yield
 
 
 def _run(model, windows: np.ndarray, bf16: bool) -> torch.Tensor:
@@ -127,20 +148,74 @@ def reference_features(
 
 
 def fast_windows(n_samples: int, scheme: Scheme) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """The fast scheme's plan: (start, end, steps it serves, frame index within the window per step)."""
+    """The fast scheme's plan: (start, end, steps it serves, frame index within the window per step).
+
+    Each window ends one stride after the previous one: `chunk`, or at the story start
+    chunk * audio so far / context (a multiple of the hop, at least one hop).
+    """
     ends = step_ends(n_samples, scheme.step)
     frame = (ends - RECEPTIVE_FIELD) // HOP  # latest frame that ends by each step (global index)
     frame_end = frame * HOP + RECEPTIVE_FIELD
-    chunk, span = _samples(scheme.chunk), _samples(scheme.context) + _samples(scheme.chunk)
+    chunk, context = _samples(scheme.chunk), _samples(scheme.context)
     plan, previous = [], 0
-    for k in range(1, math.ceil(n_samples / chunk) + 1):
-        end = min(k * chunk, n_samples)
-        start = max(0, (end - span) // HOP * HOP)
+    while previous < n_samples:
+        stride = max(HOP, chunk * min(previous, context) // context // HOP * HOP)
+        end = min(previous + stride, n_samples)
+        start = max(0, (end - context - chunk) // HOP * HOP)
         steps = np.flatnonzero((frame_end > previous) & (frame_end <= end))
         if steps.size:
             plan.append((start, end, steps, frame[steps] - start // HOP))
         previous = end
     return plan
+
+
+def _group_norm(model):
+    """The CNN's group norm over time (base models' first layer), or None."""
+    norm = getattr(model.feature_extractor.conv_layers[0], "layer_norm", None)
+    return norm if isinstance(norm, torch.nn.GroupNorm) else None
+
+
+def _frozen_group_norm(norm: torch.nn.GroupNorm, example: torch.Tensor):
+    """A forward for `norm` that normalises with the statistics of `example` (1, channels, time)."""
+    groups = example.reshape(len(example), norm.num_groups, -1)
+    mean, var = groups.mean(-1, keepdim=True), groups.var(-1, unbiased=False, keepdim=True)
+
+    def forward(x):
+        b, c, t = x.shape
+        x = ((x.reshape(b, norm.num_groups, -1) - mean) / torch.sqrt(var + norm.eps)).reshape(b, c, t)
+        return x * norm.weight[:, None] + norm.bias[:, None] if norm.affine else x
+
+    return forward
+
+
+def fast_cnn(model, audio: np.ndarray, plan: list) -> torch.Tensor:
+    """CNN features of every frame up to the plan's last, each as computed in the first window that
+    ends with it: its input normalisation and group-norm statistics. -> (channels, frames), model's dtype"""
+    extractor, norm, param = model.feature_extractor, _group_norm(model), next(model.parameters())
+    pieces, done = [], 0
+    with torch.inference_mode():
+        for start, end, _, _ in plan:
+            last = (end - RECEPTIVE_FIELD) // HOP  # the window's last frame (global index)
+            if last < done:
+                continue
+            window = torch.from_numpy(np.ascontiguousarray(audio[start:end], dtype=np.float32))[None]
+            window = model_input(model, window.to(param.device)).to(param.dtype)
+            new = window[:, (done - start // HOP) * HOP : (last - start // HOP) * HOP + RECEPTIVE_FIELD]
+            if norm is None:
+                pieces.append(extractor(new)[0])
+            else:
+                with _patched(norm, _frozen_group_norm(norm, extractor.conv_layers[0].conv(window[:, None]))):
+                    pieces.append(extractor(new)[0])
+            done = last + 1
+    return torch.cat(pieces, dim=1)
+
+
+def _run_on_cnn(model, cnn: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """All layers from given CNN features (batch, channels, frames). -> (batch, layers, frames, hidden) float32"""
+    placeholder = torch.zeros(len(cnn), (cnn.shape[2] - 1) * HOP + RECEPTIVE_FIELD)  # what the CNN would have read
+    with torch.inference_mode(), _autocast_blocks(model, bf16), _patched(model.feature_extractor, lambda _: cnn):
+        states = hidden_states(model, placeholder)
+    return torch.stack(states, dim=1).float().cpu()
 
 
 def fast_features(
@@ -150,6 +225,7 @@ def fast_features(
     ends = step_ends(len(audio), scheme.step)
     features = _empty(model, len(ends))
     plan = fast_windows(len(audio), scheme)
+    cnn = fast_cnn(model, audio, plan)
     by_length: dict[int, list] = {}
     for window in plan:
         by_length.setdefault(window[1] - window[0], []).append(window)
@@ -157,7 +233,8 @@ def fast_features(
         for group in by_length.values():
             for b in range(0, len(group), scheme.batch_size):
                 batch = group[b : b + scheme.batch_size]
-                states = _run(model, np.stack([audio[start:end] for start, end, _, _ in batch]), scheme.bf16)
+                inputs = [cnn[:, start // HOP : (end - RECEPTIVE_FIELD) // HOP + 1] for start, end, _, _ in batch]
+                states = _run_on_cnn(model, torch.stack(inputs), scheme.bf16)
                 for row, (_, _, steps, frames) in enumerate(batch):
                     features[:, steps] = states[row][:, frames].numpy()
                 bar.update(len(batch))

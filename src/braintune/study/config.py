@@ -46,7 +46,7 @@ class FeaturesConfig:
     delays: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     context_seconds: float = 16.0
     step_seconds: float = 0.1
-    chunk_seconds: float = 1.2
+    chunk_seconds: float = 0.8  # braintune.features.Scheme.chunk
 
 
 @dataclass
