@@ -204,8 +204,8 @@ def test_tuning_raises_late_layer_alignment(tmp_path):
     participants and settings (UTS01): the last layer's alignment with the simulated
     late-language voxels (and the auditory ones) rises after tuning (~3 min on 2 cores).
 
-    Measured for UTS01, layer 2, at 1 thread: late language 0.117 -> 0.230, primary auditory
-    0.583 -> 0.786.
+    Measured for UTS01, layer 2 (`make demo`): late language 0.120 -> 0.234, primary auditory
+    0.574 -> 0.815.
     """
     import pandas as pd
 
