@@ -1,6 +1,6 @@
 """Benchmark: reference vs fast feature extraction at base size (wav2vec2-base config, random weights).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/extract.py --seconds 90 --ref-steps 10 --chunk 0.8 0.6
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract.py --seconds 90 --fidelity-seconds 40 --ref-steps 10 --chunk 0.8 --reference-cache /tmp/refcache40.npz
 
 Reports seconds of story audio processed per wall-clock second for the reference (measured on
 --ref-steps steady-state steps with full-context windows and extrapolated: every such step costs
