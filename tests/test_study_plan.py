@@ -181,3 +181,24 @@ def test_lebel2024_is_the_papers_study(tmp_path):
     assert cfg.participants == [f"UTS0{i}" for i in range(1, 9)]
     assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.window_seconds, cfg.tune.ceiling_threshold) == (30, 128, 10.0, 0.4)
     assert cfg.align.ceiling_threshold == 0.05 and cfg.data.test_story == "wheretheressmoke"
+
+
+def test_demo_data_is_reused_only_when_made_by_the_same_settings(tmp_path):
+    from braintune.study import demo
+
+    calls = []
+
+    def generate(folder, n):
+        calls.append(n)
+        folder.mkdir(parents=True)
+        (folder / "data.txt").write_text(str(n))
+
+    folder = tmp_path / "fmri"
+    assert demo._generate_once(folder, generate, "data", {"n": 1}) == folder
+    demo._generate_once(folder, generate, "data", {"n": 1})
+    assert calls == [1]  # reused
+    demo._generate_once(folder, generate, "data", {"n": 2})
+    assert calls == [1, 2] and (folder / "data.txt").read_text() == "2"  # other settings: made again
+    (folder / demo.COMPLETE).unlink()  # an interrupted generation
+    demo._generate_once(folder, generate, "data", {"n": 2})
+    assert calls == [1, 2, 2]

@@ -5,11 +5,14 @@
     OUT/data/speech_commands  stand-in Speech Commands v0.02
     OUT/run/                  the study's run folder (tables, figures, report.html)
 
-Each data folder is generated once (a `.complete` marker says it finished) and reused.
+Each data folder is generated once and reused: its `.complete` marker, written last, holds
+the generator's arguments and DATA_VERSION; a folder whose marker differs (or is missing,
+after an interruption) is generated again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from importlib import resources
@@ -22,6 +25,7 @@ from braintune.study.runner import run_study
 log = logging.getLogger(__name__)
 
 COMPLETE = ".complete"
+DATA_VERSION = 2  # bump when a generator changes what it writes (2: sentences at varying pace)
 
 
 def packaged_config(name: str) -> Path:
@@ -29,15 +33,17 @@ def packaged_config(name: str) -> Path:
     return Path(str(resources.files("braintune") / "configs" / f"{name}.yaml"))
 
 
-def _generate_once(folder: Path, generate, what: str) -> Path:
-    if (folder / COMPLETE).exists():
+def _generate_once(folder: Path, generate, what: str, arguments: dict) -> Path:
+    stamp = json.dumps({"version": DATA_VERSION, **arguments}, sort_keys=True)
+    marker = folder / COMPLETE
+    if marker.is_file() and marker.read_text() == stamp:
         log.info("reusing %s in %s", what, folder)
         return folder
-    if folder.exists():  # an interrupted generation: start it again (only inside the demo folder)
+    if folder.exists():  # interrupted, or made by other settings: start again (only inside the demo folder)
         shutil.rmtree(folder)
     log.info("generating %s in %s", what, folder)
-    generate(folder)
-    write_atomic(folder / COMPLETE, "")
+    generate(folder, **arguments)
+    write_atomic(marker, stamp)
     return folder
 
 
@@ -62,12 +68,11 @@ def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path
     from braintune.data.standins import simulate_speech_commands, simulate_timit
 
     data = Path(out) / "data"
-    fmri_args = fmri_settings(size, seed)
     return {
-        "fmri": _generate_once(data / "fmri", lambda p: simulate_dataset(p, **fmri_args), "simulated participants"),
-        "timit": _generate_once(data / "timit", lambda p: simulate_timit(p, seed=seed), "stand-in TIMIT"),
+        "fmri": _generate_once(data / "fmri", simulate_dataset, "simulated participants", fmri_settings(size, seed)),
+        "timit": _generate_once(data / "timit", simulate_timit, "stand-in TIMIT", {"seed": seed}),
         "speech_commands": _generate_once(
-            data / "speech_commands", lambda p: simulate_speech_commands(p, seed=seed), "stand-in Speech Commands"
+            data / "speech_commands", simulate_speech_commands, "stand-in Speech Commands", {"seed": seed}
         ),
     }
 
