@@ -174,6 +174,7 @@ def align_model(
     """
     from braintune.features import Scheme, story_tr_features
 
+    check_settings(alphas, threshold, n_folds, voxel_batch)  # before any feature is extracted
     split = dataset.split(participant)
     done = layers is not None and all(
         layer_done(layer_path(out_dir, tag, participant, layer), alphas, n_folds) for layer in layers
@@ -196,24 +197,17 @@ def run_alignment(
     *,
     layers: Sequence[int] | str = "all",
     cache_dir: str | Path | None = None,
-    scheme=None,
-    dtype: str = "float32",
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    threshold: float = DEFAULT_THRESHOLD,
-    n_folds: int = 5,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
-    backend: str = "numpy",
-    device: str | None = None,
+    **options,
 ) -> pd.DataFrame:
     """Align one model with several participants; write the table and voxel arrays to out_dir.
 
-    model, scheme, dtype, device: as in align_model; cache_dir defaults to
-    out_dir/cache/features. layers: "all" or layer indices. Returns the alignment table
-    (also written as out_dir/alignment.csv and .parquet).
+    layers: "all" or layer indices; cache_dir defaults to out_dir/cache/features; other
+    keyword arguments (scheme, dtype, alphas, threshold, n_folds, voxel_batch, backend,
+    device) as in align_model. Returns the alignment table (also written as
+    out_dir/alignment.csv and .parquet).
     """
     from braintune.models import model_tag
 
-    check_settings(alphas, threshold, n_folds, voxel_batch)
     dataset = data_dir if isinstance(data_dir, Dataset) else Dataset(data_dir)
     layers = None if layers == "all" else [int(layer) for layer in layers]
     if not subjects:
@@ -221,11 +215,7 @@ def run_alignment(
     tag = model_tag(model)
     cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
     table = pd.concat([
-        align_model(
-            dataset, model, participant, out_dir, tag=tag, cache_dir=cache_dir, scheme=scheme, dtype=dtype,
-            layers=layers, alphas=alphas, threshold=threshold, n_folds=n_folds, voxel_batch=voxel_batch,
-            backend=backend, device=device,
-        )
+        align_model(dataset, model, participant, out_dir, tag=tag, cache_dir=cache_dir, layers=layers, **options)
         for participant in subjects
     ], ignore_index=True)
     write_table(table, out_dir, "alignment")
