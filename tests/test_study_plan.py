@@ -159,6 +159,15 @@ def test_default_alphas_are_the_encoding_stage_defaults(tmp_path):
     np.testing.assert_allclose(config(tmp_path).align.alphas, DEFAULT_ALPHAS)
 
 
+def test_default_feature_settings_are_the_fast_schemes():
+    from braintune.features import Scheme
+    from braintune.study.config import FeaturesConfig
+
+    f, scheme = FeaturesConfig(), Scheme()
+    assert (f.scheme, f.step_seconds, f.context_seconds, f.chunk_seconds) == (
+        scheme.name, scheme.step, scheme.context, scheme.chunk)
+
+
 @pytest.mark.parametrize("name", ["demo", "lebel2024"])
 def test_shipped_configs_load_and_name_their_command(name, tmp_path):
     from braintune.study.demo import packaged_config
