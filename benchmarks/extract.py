@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import transformers
 
-from braintune.data.speech_synth import Voice, synthesize
+from braintune.synthetic.speech import Voice, synthesize
 from braintune.features import Scheme, extract, lanczos_resample, zscore
 from braintune.features.cache import audio_sha256
 from braintune.features.extraction import _run, step_ends

@@ -21,15 +21,15 @@ SIM_DATASET_SETTINGS = dict(
 def sim_dataset(tmp_path_factory):
     """Root Path of a small simulated ds003020 corpus, generated once per test session (5-20 s).
 
-    braintune.data.simulate.simulate_dataset with SIM_DATASET_SETTINGS:
+    braintune.synthetic.fmri.simulate_dataset with SIM_DATASET_SETTINGS:
     participants UTS01, UTS02 (about 200 voxels each, x0.8-1.2: ~25% auditory, ~35% language,
     the rest noise; true ceilings of signal voxels uniform in 0.02-0.9);
     training stories simstory01..simstory04 of 40-60 s (10-20 rows each, TR 2 s),
     validation story "stagefright" (40-60 s), test story "wheretheressmoke" (160 s, 70 rows,
-    5 repeats); seed 0. Ground truth: braintune.data.simulate.load_truth(root, participant)
+    5 repeats); seed 0. Ground truth: braintune.synthetic.fmri.load_truth(root, participant)
     and load_true_features(root, story). Treat it as read-only: it is shared by all tests.
     """
-    from braintune.data.simulate import simulate_dataset
+    from braintune.synthetic.fmri import simulate_dataset
 
     return simulate_dataset(tmp_path_factory.mktemp("sim_ds003020"), **SIM_DATASET_SETTINGS)
 
@@ -41,7 +41,7 @@ COMMANDS_SETTINGS = dict(speakers=6, validation_speakers=1, test_speakers=1, see
 @pytest.fixture(scope="session")
 def standin_timit(tmp_path_factory):
     """Root of a stand-in TIMIT (TIMIT_SETTINGS: 8 TRAIN + 4 core-named TEST speakers, 7 sentences each; ~3 s)."""
-    from braintune.data.standins import simulate_timit
+    from braintune.synthetic.corpora import simulate_timit
 
     return simulate_timit(tmp_path_factory.mktemp("timit"), progress=False, **TIMIT_SETTINGS)
 
@@ -49,6 +49,6 @@ def standin_timit(tmp_path_factory):
 @pytest.fixture(scope="session")
 def standin_commands(tmp_path_factory):
     """Root of a stand-in Speech Commands (COMMANDS_SETTINGS: 6 voices x 35 words, 1 validation, 1 test; ~2 s)."""
-    from braintune.data.standins import simulate_speech_commands
+    from braintune.synthetic.corpora import simulate_speech_commands
 
     return simulate_speech_commands(tmp_path_factory.mktemp("speech_commands"), progress=False, **COMMANDS_SETTINGS)

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 import braintune.features
-import braintune.study.align as align_mod
+import braintune.alignment.run as align_mod
 from braintune.cli import main
 from braintune.data.ds003020 import Dataset
 from braintune.encoding import TABLE_COLUMNS
 from braintune.errors import DataError
 from braintune.features import Scheme
-from braintune.study.align import align_participant, layer_path, load_layer_arrays, load_training_responses
+from braintune.alignment.run import align_participant, layer_path, load_layer_arrays, load_training_responses
 
 TEST = "wheretheressmoke"
 N_FEATURES = 12
@@ -213,7 +213,7 @@ def test_simulated_participants_against_their_ground_truth(sim_dataset, tmp_path
     story limits the precision: corr ~0.75 here, 0.98 in test_encoding's longer simulation);
     a layer holding the true stimulus features aligns far better than one of random features.
     """
-    from braintune.data.simulate import load_true_features, load_truth
+    from braintune.synthetic.fmri import load_true_features, load_truth
     from braintune.encoding import noise_ceiling
 
     dataset = Dataset(sim_dataset)
@@ -263,7 +263,7 @@ def test_noise_ceiling_recovers_the_simulated_truth_with_a_real_length_test_stor
     SP <= 0 to a ceiling of 0 but not small positive SP), which lowers the correlation
     over all voxels a little."""
     from braintune.data.ds003020 import Dataset
-    from braintune.data.simulate import load_truth, simulate_dataset
+    from braintune.synthetic.fmri import load_truth, simulate_dataset
     from braintune.encoding import noise_ceiling
 
     root = simulate_dataset(tmp_path / "sim", n_participants=1, n_train_stories=1, story_seconds=(30, 30),

@@ -1,6 +1,6 @@
 """The simulated language signal is word-level, not spectral, yet audible: what the demo's contrast rests on.
 
-Language voxels read out each word's lexical class and spoken duration (braintune.data.simulate).
+Language voxels read out each word's lexical class and spoken duration (braintune.synthetic.fmri).
 The demo can only show brain-tuned late layers aligning better with them if (1) these
 features are not a linear function of the spectral envelope that drives auditory voxels
 (else an untrained model would carry them as well as the envelope) and (2) the sound
@@ -10,7 +10,7 @@ carries them (else no model could learn them from audio).
 import numpy as np
 
 from braintune.data.ds003020 import Dataset
-from braintune.data.simulate import FUNCTION_WORDS, LANGUAGE_FEATURES, load_true_features, word_features
+from braintune.synthetic.fmri import FUNCTION_WORDS, LANGUAGE_FEATURES, load_true_features, word_features
 from braintune.data.textgrid import read_textgrid
 
 

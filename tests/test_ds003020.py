@@ -10,7 +10,8 @@ import soundfile as sf
 
 from braintune.data.ds003020 import Dataset, response_row_times
 from braintune.data.rois import ROI_GROUPS, group_rois, normalise_area_name
-from braintune.data.textgrid import read_textgrid, read_words, write_textgrid
+from braintune.data.textgrid import read_textgrid, read_words
+from braintune.synthetic.textgrid import write_textgrid
 from braintune.errors import DataError
 
 N_TRIGGERS = {"storya": 30, "storyb": 26, "wheretheressmoke": 28, "stagefright": 25}

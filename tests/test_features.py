@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 
 from braintune.data.ds003020 import Dataset
-from braintune.data.speech_synth import Voice, synthesize
+from braintune.synthetic.speech import Voice, synthesize
 from braintune.errors import DataError
 from braintune.features import (
     Scheme,

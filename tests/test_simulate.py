@@ -10,7 +10,7 @@ import soundfile as sf
 from braintune.cli import main
 from braintune.data.ds003020 import Dataset, response_row_times
 from braintune.data.rois import group_rois
-from braintune.data.simulate import VOCABULARY, KINDS, load_true_features, load_truth, simulate_dataset
+from braintune.synthetic.fmri import VOCABULARY, KINDS, load_true_features, load_truth, simulate_dataset
 
 TINY = dict(n_participants=1, n_train_stories=1, story_seconds=(30.0, 30.0), n_repeats=2, n_voxels=60)
 

@@ -8,7 +8,7 @@ import soundfile as sf
 from conftest import COMMANDS_SETTINGS
 
 from braintune.data import speech_commands as sc
-from braintune.data.standins import simulate_speech_commands
+from braintune.synthetic.corpora import simulate_speech_commands
 from braintune.errors import DataError
 
 

@@ -170,7 +170,7 @@ def test_default_feature_settings_are_the_fast_schemes():
 
 @pytest.mark.parametrize("name", ["demo", "lebel2024"])
 def test_shipped_configs_load_and_name_their_command(name, tmp_path):
-    from braintune.study.demo import packaged_config
+    from braintune.demo import packaged_config
 
     path = packaged_config(name)
     assert "braintune " in path.read_text().splitlines()[1] or "braintune " in path.read_text()[:600]
@@ -182,7 +182,7 @@ def test_shipped_configs_load_and_name_their_command(name, tmp_path):
 
 
 def test_lebel2024_is_the_papers_study(tmp_path):
-    from braintune.study.demo import packaged_config
+    from braintune.demo import packaged_config
 
     data = [f"data.{k}={tmp_path}" for k in ("fmri", "timit", "speech_commands")]
     cfg = load_config(packaged_config("lebel2024"), data)
@@ -193,7 +193,7 @@ def test_lebel2024_is_the_papers_study(tmp_path):
 
 
 def test_demo_data_is_reused_only_when_made_by_the_same_settings(tmp_path):
-    from braintune.study import demo
+    from braintune import demo
 
     calls = []
 

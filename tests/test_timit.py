@@ -9,8 +9,8 @@ import soundfile as sf
 from conftest import TIMIT_SETTINGS
 
 from braintune.data import timit
-from braintune.data.speech_synth import Segment
-from braintune.data.standins import SA_TEXTS, espeak_to_timit, simulate_timit, write_sphere
+from braintune.synthetic.speech import Segment
+from braintune.synthetic.corpora import SA_TEXTS, espeak_to_timit, simulate_timit, write_sphere
 from braintune.errors import DataError
 
 
@@ -139,7 +139,7 @@ def test_espeak_segments_map_to_a_tiling_of_timit_phones():
 def test_generator_is_deterministic(tmp_path):
     """Same seed: byte-identical files (each corpus is spoken from a fresh espeak-ng), even
     after other syntheses in this process; another seed: other files."""
-    from braintune.data.speech_synth import synthesize
+    from braintune.synthetic.speech import synthesize
 
     small = dict(train_speakers=2, test_speakers=1, sx_per_speaker=1, si_per_speaker=1, sx_readers=2, progress=False)
     a = simulate_timit(tmp_path / "a", seed=3, **small)

@@ -209,8 +209,8 @@ def test_tuning_raises_late_layer_alignment(tmp_path):
     """
     import pandas as pd
 
-    from braintune.data.simulate import simulate_dataset
-    from braintune.study.demo import demo_config, fmri_settings
+    from braintune.synthetic.fmri import simulate_dataset
+    from braintune.demo import demo_config, fmri_settings
     from braintune.study.runner import run_study
 
     data = {"fmri": simulate_dataset(tmp_path / "fmri", **fmri_settings()), "timit": tmp_path, "speech_commands": tmp_path}

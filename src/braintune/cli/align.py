@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from braintune.errors import ConfigError
-    from braintune.study.align import run_alignment
+    from braintune.alignment import run_alignment
 
     if args.layers == ["all"]:
         layers = "all"

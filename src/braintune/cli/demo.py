@@ -11,7 +11,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from braintune.study.demo import run_demo
+    from braintune.demo import run_demo
 
     run_dir = run_demo(args.out, args.overrides, size="small" if args.small else "default")
     print("\nThe demo study ran: 2 simulated participants, a tiny wav2vec2, pretrained vs brain-tuned.")

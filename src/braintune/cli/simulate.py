@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from braintune.data.simulate import simulate_dataset
+    from braintune.synthetic.fmri import simulate_dataset
 
     lo, hi = args.story_minutes
     out = simulate_dataset(

@@ -13,7 +13,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from braintune.data.standins import simulate_speech_commands
+    from braintune.synthetic.corpora import simulate_speech_commands
 
     out = simulate_speech_commands(args.out, args.speakers, args.validation_speakers, args.test_speakers,
                                    seed=args.seed)

@@ -14,7 +14,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from braintune.data.standins import simulate_timit
+    from braintune.synthetic.corpora import simulate_timit
 
     out = simulate_timit(args.out, args.train_speakers, args.test_speakers, args.sx_per_speaker,
                          args.si_per_speaker, seed=args.seed)

@@ -68,7 +68,7 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
 
 def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
     from braintune.features import Scheme
-    from braintune.study.align import align_model
+    from braintune.alignment.run import align_model
 
     f = cfg.features
     table = align_model(

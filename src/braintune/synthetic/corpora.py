@@ -18,11 +18,11 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from braintune.data import speech_synth
+from braintune.synthetic import speech
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.speech_commands import WORDS as COMMAND_WORDS
 from braintune.data.timit import CORE_TEST_SPEAKERS, PHONES_61, Label
-from braintune.data.speech_synth import Segment, Voice
+from braintune.synthetic.speech import Segment, Voice
 from braintune.io import write_atomic, write_atomic_with
 
 # espeak-ng accents standing in for the eight TIMIT dialect regions
@@ -199,7 +199,7 @@ def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str
     The speech is framed by _EDGE_SILENCE samples of silence on both sides (TIMIT's h#),
     and a faint background noise (seeded) is added, as a microphone would.
     """
-    syn = speech_synth.synthesize(text, voice, SAMPLE_RATE, seed=seed)
+    syn = speech.synthesize(text, voice, SAMPLE_RATE, seed=seed)
     audio = np.pad(syn.audio, _EDGE_SILENCE)
     audio += _NOISE_FLOOR * np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
     n = audio.size
@@ -208,11 +208,11 @@ def write_timit_utterance(stem: Path, text: str, voice: Voice, utterance_id: str
         return [Segment(s.label, s.start + _EDGE_SILENCE, s.end + _EDGE_SILENCE) for s in segments]
 
     phones = espeak_to_timit(shifted(syn.phonemes), n)
-    speech = (phones[0].end if phones[0].label == "h#" else 0, phones[-1].start if phones[-1].label == "h#" else n)
+    speech_span = (phones[0].end if phones[0].label == "h#" else 0, phones[-1].start if phones[-1].label == "h#" else n)
     write_sphere(stem.with_suffix(".WAV"), audio, database_id="TIMIT", database_version="1.0",
                  utterance_id=utterance_id)
     _write_labels(stem.with_suffix(".PHN"), phones)
-    _write_labels(stem.with_suffix(".WRD"), _word_labels(text, shifted(syn.words), speech))
+    _write_labels(stem.with_suffix(".WRD"), _word_labels(text, shifted(syn.words), speech_span))
     write_atomic(stem.with_suffix(".TXT"), f"0 {n} {text}\n")
 
 
@@ -225,10 +225,10 @@ def simulate_timit(out: str | Path, train_speakers: int = 8, test_speakers: int 
     sentences (each shared by `sx_readers` speakers of the same split) and
     `si_per_speaker` SI sentences (read once). Existing complete files are kept.
 
-    Spoken in a fresh process (speech_synth.in_fresh_process), so the same seed writes
+    Spoken in a fresh process (speech.in_fresh_process), so the same seed writes
     the same files whatever ran before.
     """
-    return speech_synth.in_fresh_process(_simulate_timit, out, train_speakers, test_speakers, sx_per_speaker,
+    return speech.in_fresh_process(_simulate_timit, out, train_speakers, test_speakers, sx_per_speaker,
                                          si_per_speaker, sx_readers, seed, progress)
 
 
@@ -283,7 +283,7 @@ def _spoken_word(word: str, voice: Voice, max_samples: int, seed: int) -> np.nda
     """The word's audio trimmed to its phonemes; faster speech until it fits in `max_samples`."""
     for rate_step in range(8):
         v = Voice(voice.name, voice.rate + 30 * rate_step, voice.pitch, voice.pitch_range)
-        syn = speech_synth.synthesize(word, v, SAMPLE_RATE, seed=seed)
+        syn = speech.synthesize(word, v, SAMPLE_RATE, seed=seed)
         sounds = [p for p in syn.phonemes if p.label.lstrip("',%=") not in _PAUSES]
         start, end = (sounds[0].start, sounds[-1].end) if sounds else (0, syn.audio.size)
         audio = syn.audio[start:end]
@@ -302,12 +302,12 @@ def simulate_speech_commands(out: str | Path, speakers: int = 6, validation_spea
     data). The last `validation_speakers` and `test_speakers` speakers are listed in
     validation_list.txt and testing_list.txt; the rest train.
 
-    Spoken in a fresh process (speech_synth.in_fresh_process), so the same seed writes
+    Spoken in a fresh process (speech.in_fresh_process), so the same seed writes
     the same files whatever ran before.
     """
     if validation_speakers + test_speakers >= speakers:
         raise ValueError("need at least one training speaker")
-    return speech_synth.in_fresh_process(_simulate_speech_commands, out, speakers, validation_speakers,
+    return speech.in_fresh_process(_simulate_speech_commands, out, speakers, validation_speakers,
                                          test_speakers, tuple(words), seed, progress)
 
 

@@ -129,7 +129,7 @@ def in_fresh_process(function, *args):
 
     Used so that a generator's sequence of syntheses starts from a fresh espeak-ng, which
     makes its audio depend only on its own inputs and seed (see the module docstring).
-    The child is `python -m braintune.data.speech_synth`, so the caller's script is not
+    The child is `python -m braintune.synthetic.speech`, so the caller's script is not
     re-imported (unlike multiprocessing's spawn) and needs no `__main__` guard.
     """
     with tempfile.TemporaryDirectory(prefix="braintune-espeak-") as scratch:

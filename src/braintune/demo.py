@@ -64,8 +64,8 @@ def fmri_settings(size: str = "default", seed: int = 0) -> dict:
 
 def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
-    from braintune.data.simulate import simulate_dataset
-    from braintune.data.standins import simulate_speech_commands, simulate_timit
+    from braintune.synthetic.fmri import simulate_dataset
+    from braintune.synthetic.corpora import simulate_speech_commands, simulate_timit
 
     data = Path(out) / "data"
     return {

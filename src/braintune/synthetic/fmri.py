@@ -59,9 +59,9 @@ from tqdm import tqdm
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
 from braintune.data.rois import ROI_GROUPS
-from braintune.data.speech_synth import Voice, in_fresh_process, synthesize
+from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 from braintune.io import write_atomic, write_atomic_with
-from braintune.data.textgrid import write_textgrid
+from braintune.synthetic.textgrid import write_textgrid
 from braintune.errors import ConfigError
 
 FINE_DT = 0.1  # s, time step of the stimulus features

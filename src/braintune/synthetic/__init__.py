@@ -1,0 +1,7 @@
+"""Generators of stand-in data, each writing the exact on-disk layout of a real corpus.
+
+fmri: simulated participants in the ds003020 layout, with their ground truth;
+corpora: TIMIT and Speech Commands stand-ins spoken by espeak-ng; speech: the espeak-ng
+binding; textgrid: the Praat TextGrid writer. The readers in braintune.data cannot tell
+these files from the real ones.
+"""
