@@ -25,7 +25,8 @@ import torch
 import transformers
 
 from braintune.synthetic.speech import Voice, synthesize
-from braintune.features import Scheme, extract, lanczos_resample, zscore
+from braintune.arrays import zscore
+from braintune.features import Scheme, extract, lanczos_resample
 from braintune.features.cache import audio_sha256
 from braintune.features.extraction import _run, step_ends
 from braintune.io import write_atomic_with
@@ -71,7 +72,7 @@ def main() -> None:
     fasts = []
     for chunk in args.chunk:
         fast = Scheme("fast", step=args.step, context=args.context, chunk=chunk)
-        fasts += [(f"fast chunk {chunk:g} s float32", fast), (f"fast chunk {chunk:g} s bf16-autocast", replace(fast, bf16=True))]
+        fasts += [(f"fast chunk {chunk:g} s float32", fast), (f"fast chunk {chunk:g} s bf16-autocast", replace(fast, dtype="bfloat16"))]
 
     ends = step_ends(len(audio), args.step)
     full = ends[ends >= int(args.context * 16000)][: args.ref_steps]
@@ -95,10 +96,10 @@ def main() -> None:
     audio = audio[: int(args.fidelity_seconds * 16000)]
     times, reference = reference_features(model, audio, ref, args.reference_cache)
     rows = np.arange(1.0, args.fidelity_seconds - 1.0, 2.0)
-    a = zscore(lanczos_resample(reference, times, rows, 2.0))
+    a = zscore(lanczos_resample(reference, times, rows, 2.0), axis=-2)
     for name, scheme in fasts:
         _, features = extract(model, audio, scheme, progress=False)
-        r = (a * zscore(lanczos_resample(features, times, rows, 2.0))).mean(axis=1)
+        r = (a * zscore(lanczos_resample(features, times, rows, 2.0), axis=-2)).mean(axis=1)
         medians = np.median(r, axis=1)
         print(f"fidelity {name} vs reference ({args.fidelity_seconds:g} s, {len(rows)} TR rows), per layer min / median / mean r:")
         print("  " + "  ".join(f"L{i}: {row.min():.3f}/{np.median(row):.4f}/{row.mean():.4f}" for i, row in enumerate(r)))

@@ -52,3 +52,48 @@ def standin_commands(tmp_path_factory):
     from braintune.synthetic.corpora import simulate_speech_commands
 
     return simulate_speech_commands(tmp_path_factory.mktemp("speech_commands"), progress=False, **COMMANDS_SETTINGS)
+
+
+def write_real_layout(root, participants=("UTS01", "UTS02"), stories=("storya", "storyb", "storyc"), n_voxels=12,
+                      repeats=3, unheard=None, seed=0):
+    """A small ds003020 folder written by hand in the real layout (not by the simulator).
+
+    Each story has respdict 30 (10 response rows) and 40 s of audio (the last row sits at
+    29 s); "stagefright" and "wheretheressmoke" are added; the test story holds "data" (the
+    mean) and "individual_repeats". unheard: participant -> stories without a response file.
+    ROI files name A1 and PGi. Returns root.
+    """
+    import json
+
+    import h5py
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    names = [*stories, "stagefright", "wheretheressmoke"]
+    der = root / "derivative"
+    (der / "rois").mkdir(parents=True)
+    (root / "stimuli").mkdir()
+    (der / "respdict.json").write_text(json.dumps(dict.fromkeys(names, 30)))
+    for story in names:
+        sf.write(root / "stimuli" / f"{story}.wav", (0.1 * rng.standard_normal(16000 * 40)).astype(np.float32), 16000)
+    for p in participants:
+        folder = der / "preprocessed_data" / p
+        folder.mkdir(parents=True)
+        for story in names:
+            if story in (unheard or {}).get(p, ()):
+                continue
+            with h5py.File(folder / f"{story}.hf5", "w") as f:
+                if story == "wheretheressmoke":
+                    reps = rng.standard_normal((repeats, 10, n_voxels)).astype(np.float32)
+                    f["data"], f["individual_repeats"] = reps.mean(0), reps
+                else:
+                    f["data"] = rng.standard_normal((10, n_voxels)).astype(np.float32)
+        (der / "rois" / f"{p}.json").write_text(json.dumps({"A1": [0, 1, 2], "PGi": [3, 4, 5]}))
+    return root
+
+
+@pytest.fixture
+def real_layout(tmp_path):
+    """Root of write_real_layout(tmp_path / "ds003020") (two participants, three training stories)."""
+    return write_real_layout(tmp_path / "ds003020")

@@ -1,4 +1,4 @@
-"""Alignment glue on small ds003020-layout datasets with known answers: outputs, resume, bad input."""
+"""Alignment on small ds003020-layout datasets with known answers: outputs, resume, protocols, bad input."""
 
 import json
 
@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import braintune.features
 import braintune.alignment.run as align_mod
-from braintune.cli import main
-from braintune.data.ds003020 import Dataset
-from braintune.encoding import TABLE_COLUMNS
-from braintune.errors import DataError
-from braintune.features import Scheme
+import braintune.features
 from braintune.alignment.run import align_participant, layer_path, load_layer_arrays, load_training_responses
+from braintune.alignment.settings import AlignSettings
+from braintune.cli import main
+from braintune.data.ds003020 import Dataset, resolve_split
+from braintune.encoding import TABLE_COLUMNS
+from braintune.errors import ConfigError, DataError
+from braintune.features import Scheme
 
 TEST = "wheretheressmoke"
 N_FEATURES = 12
@@ -46,7 +47,7 @@ def write_dataset(root, seed=0, repeats=5, participant="UTS01", rois=None):
         with h5py.File(folder / f"{story}.hf5", "w") as f:
             f["data"] = pres.mean(0)
             if story == TEST and repeats:
-                f["repeats"] = pres
+                f["individual_repeats"] = pres
     (root / "derivative" / "respdict.json").write_text(json.dumps({s: r + 20 for s, r in stories.items()}))
     (root / "derivative" / "rois").mkdir()
     rois = rois or {"A1": list(range(0, 20)), "PGi": list(range(20, 60)), "V1": list(range(60, 90))}
@@ -59,21 +60,42 @@ def small(tmp_path):
     return write_dataset(tmp_path / "ds")
 
 
+def split_of(root, participant="UTS01"):
+    return resolve_split(Dataset(root), [participant])[participant]
+
+
+SETTINGS = AlignSettings(alphas=list(np.logspace(1, 4, 10)))
+
+
+def align(root, features, out, layers=(0, 1), settings=SETTINGS, key="k"):
+    """align_participant on every layer of `features` (story -> (n_layers, rows, features))."""
+    selected = {s: x[list(layers)] for s, x in features.items()}
+    return align_participant(Dataset(root), "UTS01", split_of(root), selected, out, model="m", layers=list(layers),
+                             settings=settings, key=key)
+
+
 def fake_features(monkeypatch, features, calls, settings=None):
+    """Replace feature extraction by `features` (story -> (3, rows, features): layers 0..2 of tiny:wav2vec2)."""
     settings = [] if settings is None else settings
 
-    def story_tr_features(model, dataset, stories, cache_dir=None, scheme="fast", delays=(1, 2, 3, 4), device=None,
-                          dtype="float32"):
+    def story_tr_features(model, dataset, stories, cache_dir=None, scheme=None, delays=(1, 2, 3, 4), layers=None,
+                          first_rows=None, device=None):
         calls.append(list(stories))
-        settings.append((scheme, dtype))
-        return {s: features[s] for s in stories}
+        settings.append(scheme)
+        first_rows = first_rows or {}
+        return {s: features[s][list(layers), first_rows.get(s, 0):] for s in stories}
 
     monkeypatch.setattr(braintune.features, "story_tr_features", story_tr_features, raising=False)
 
 
+def three_layers(features):
+    """Layer 0 unrelated, layer 1 the truth, layer 2 unrelated again: the shape of tiny:wav2vec2's states."""
+    return {s: np.concatenate([x, x[:1]]) for s, x in features.items()}
+
+
 def test_alignment_of_true_and_unrelated_features(small, tmp_path):
     root, features = small
-    table = align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+    table = align(root, features, tmp_path / "out")
     assert list(table.columns) == TABLE_COLUMNS
     rows = table.set_index(["layer", "roi"])
     # true features (layer 1) reach the ceiling in the signal ROIs; unrelated features (layer 0) do not
@@ -82,7 +104,8 @@ def test_alignment_of_true_and_unrelated_features(small, tmp_path):
         assert abs(rows.loc[(0, roi), "alignment"]) < 0.2, roi
     assert rows.loc[(1, "primary_auditory"), "n_voxels"] == 20
     assert rows.loc[(1, "late_language"), "n_voxels"] == 40
-    assert "lateral_temporal" not in rows.index.get_level_values("roi")  # no area of it in the ROI file
+    # no area of it in the ROI file: the group is kept, empty, its alignment NaN
+    assert rows.loc[(1, "lateral_temporal"), "n_voxels"] == 0 and np.isnan(rows.loc[(1, "lateral_temporal"), "alignment"])
     # noise voxels mostly fall below the ceiling threshold
     assert rows.loc[(1, "whole_cortex"), "n_voxels"] < 80
     arrays = load_layer_arrays(layer_path(tmp_path / "out", "m", "UTS01", 1))
@@ -94,7 +117,7 @@ def test_alignment_of_true_and_unrelated_features(small, tmp_path):
 def test_training_responses_are_zscored_per_story(small):
     root, _ = small
     dataset = Dataset(root)
-    train = dataset.split("UTS01").train
+    train = split_of(root).train
     assert TEST not in train and "stagefright" not in train
     Y, rows = load_training_responses(dataset, "UTS01", train)
     assert rows == [60, 65, 70, 75, 80, 85] and Y.shape == (sum(rows), N_VOXELS) and Y.dtype == np.float32
@@ -107,13 +130,13 @@ def test_training_responses_are_zscored_per_story(small):
 
 def test_garbage_test_story_leaves_alphas_unchanged(tmp_path):
     root, features = write_dataset(tmp_path / "a", seed=3)
-    clean = align_participant(Dataset(root), "UTS01", features, tmp_path / "o1", model="m", layers=[1])
+    clean = align(root, features, tmp_path / "o1", layers=[1])
     path = root / "derivative" / "preprocessed_data" / "UTS01" / f"{TEST}.hf5"
     with h5py.File(path, "r+") as f:
-        garbage = np.random.default_rng(1).standard_normal(f["repeats"].shape).astype(np.float32) * 50
-        f["repeats"][...] = garbage
+        garbage = np.random.default_rng(1).standard_normal(f["individual_repeats"].shape).astype(np.float32) * 50
+        f["individual_repeats"][...] = garbage
         f["data"][...] = garbage.mean(0)
-    dirty = align_participant(Dataset(root), "UTS01", features, tmp_path / "o2", model="m", layers=[1])
+    dirty = align(root, features, tmp_path / "o2", layers=[1])
     a = load_layer_arrays(layer_path(tmp_path / "o1", "m", "UTS01", 1))
     b = load_layer_arrays(layer_path(tmp_path / "o2", "m", "UTS01", 1))
     np.testing.assert_array_equal(a["alpha"], b["alpha"])
@@ -125,18 +148,20 @@ def test_garbage_test_story_leaves_alphas_unchanged(tmp_path):
 
 def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     root, features = small
+    features = three_layers(features)
     calls, settings = [], []
     fake_features(monkeypatch, features, calls, settings)
     out = tmp_path / "out"
     argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--layers", "all",
-            "--out", str(out), "--folds", "3", "--alphas", "1", "10", "100", "1000"]
-    assert main(argv + ["--context", "8", "--chunk", "0.4", "--dtype", "bfloat16"]) == 0
+            "--out", str(out), "--context", "8", "--chunk", "0.4", "--dtype", "bfloat16", "--n-folds", "3",
+            "--alphas", "1", "10", "100", "1000"]
+    assert main(argv) == 0
     assert len(calls) == 1 and TEST in calls[0]
     # the extraction options reach the features as one Scheme, like the study's settings
-    assert settings == [(Scheme("fast", context=8.0, chunk=0.4), "bfloat16")]
+    assert settings == [Scheme("fast", context=8.0, chunk=0.4, dtype="bfloat16")]
     csv = pd.read_csv(out / "alignment.csv")
     parquet = pd.read_parquet(out / "alignment.parquet")
-    assert list(csv.columns) == TABLE_COLUMNS and len(csv) == 2 * 5  # 2 layers x (4 groups + whole cortex)
+    assert list(csv.columns) == TABLE_COLUMNS and len(csv) == 3 * 7  # 3 layers x (6 groups + whole cortex)
     pd.testing.assert_frame_equal(csv, parquet, check_dtype=False)
     assert set(csv["model"]) == {"tiny-wav2vec2"} and set(csv["participant"]) == {"UTS01"}
     npz = layer_path(out, "tiny-wav2vec2", "UTS01", 1)
@@ -145,9 +170,9 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     kept = arrays["ceiling"] > 0.05
     expected = (arrays["r"][kept] / arrays["ceiling"][kept]).mean()
     assert csv.query("layer == 1 and roi == 'whole_cortex'")["alignment"].item() == pytest.approx(expected, rel=1e-5)
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.tmp*"))
 
-    # resume: no layer is refit; explicit layers skip feature extraction altogether
+    # resume: no layer is refit; with every layer on disk no features are extracted
     def no_refit(*args, **kwargs):
         raise AssertionError("a finished layer was recomputed")
 
@@ -155,13 +180,12 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     mtime = npz.stat().st_mtime_ns
     assert main(argv) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "alignment.csv"), csv)
-    assert main(argv[:8] + ["0", "1"] + argv[9:]) == 0
-    assert len(calls) == 2 and npz.stat().st_mtime_ns == mtime
+    assert len(calls) == 1 and npz.stat().st_mtime_ns == mtime
     # a new threshold is applied from the stored arrays, without refitting
-    assert main(argv + ["--threshold", "0.9"]) == 0
+    assert main(argv + ["--ceiling-threshold", "0.9"]) == 0
     strict = pd.read_csv(out / "alignment.csv")
     assert (strict["n_voxels"] <= csv["n_voxels"]).all() and strict["n_voxels"].sum() < csv["n_voxels"].sum()
-    # other alphas: the layers are refitted
+    # other alphas or another extraction scheme: the layers are refitted
     monkeypatch.undo()
     fake_features(monkeypatch, features, calls)
     assert main(argv[:-4] + ["1000", "10000"]) == 0
@@ -169,41 +193,91 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     assert set(np.unique(load_layer_arrays(npz)["alpha"])) <= {1000, 10000}
 
 
+def test_a_changed_response_file_is_refitted(small, tmp_path, monkeypatch):
+    """Guards against stale voxel arrays: the fit key covers the files a participant's fit reads."""
+    root, features = small
+    fake_features(monkeypatch, three_layers(features), [])
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    npz = layer_path(tmp_path, "tiny-wav2vec2", "UTS01", 0)
+    before = load_layer_arrays(npz)["r"]
+    path = root / "derivative" / "preprocessed_data" / "UTS01" / "story0.hf5"
+    with h5py.File(path, "r+") as f:
+        f["data"][...] = np.random.default_rng(5).standard_normal(f["data"].shape)
+    assert main(argv) == 0
+    assert not np.array_equal(load_layer_arrays(npz)["r"], before)
+
+
 def test_participant_without_repeats_is_a_clear_error(tmp_path, monkeypatch, capsys):
     root, features = write_dataset(tmp_path / "ds", repeats=0)
-    with pytest.raises(DataError, match="no 'repeats'.*noise ceiling"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
-    fake_features(monkeypatch, features, [])
+    with pytest.raises(DataError, match="no 'individual_repeats' array.*noise ceiling"):
+        align(root, features, tmp_path / "out")
+    fake_features(monkeypatch, three_layers(features), [])
     argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--out", str(tmp_path / "o")]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"{TEST}.hf5" in err and "repeats" in err
+    assert err.count("\n") == 0 and f"{TEST}.hf5" in err and "individual_repeats" in err
 
 
 def test_feature_rows_must_match_response_rows(small, tmp_path):
     root, features = small
     features = dict(features, story2=features["story2"][:, :-3])
     with pytest.raises(DataError, match=r"story 'story2': features have 67 rows but UTS01's responses have 70"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+        align(root, features, tmp_path / "out")
     features = dict(features, story2=features["story1"][:, :0], **{TEST: features[TEST][:, :90]})
     with pytest.raises(DataError, match=rf"story '{TEST}': features have 90 rows but UTS01's responses have 100"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+        align(root, features, tmp_path / "out")
 
 
 def test_roi_file_with_voxels_out_of_range(tmp_path):
     root, features = write_dataset(tmp_path / "ds", rois={"A1": [0, 1, 95], "PGi": [2]})
     with pytest.raises(DataError, match=r"UTS01\.json: area 'A1' has voxel indices out of range 0\.\.89"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "out", model="m")
+        align(root, features, tmp_path / "out")
 
 
-def test_bad_settings_and_layers(small, tmp_path):
-    from braintune.errors import ConfigError
+def test_roi_file_without_glasser_areas_is_an_error(tmp_path):
+    """Guards against a table holding only the whole cortex after an ROI file with no known area."""
+    root, features = write_dataset(tmp_path / "ds", rois={"Broca": [0, 1], "AC": [2]})
+    with pytest.raises(DataError, match=r"UTS01\.json: no HCP-MMP1 \(Glasser\) area names"):
+        align(root, features, tmp_path / "out")
+
+
+def test_bad_settings_and_layers(small, tmp_path, monkeypatch, capsys):
+    root, features = small
+    with pytest.raises(ConfigError, match=r"alphas: positive numbers"):
+        AlignSettings(alphas=[0, 1])
+    with pytest.raises(ConfigError, match="protocol: one of"):
+        AlignSettings(protocol="mine")
+    fake_features(monkeypatch, three_layers(features), [])
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--out", str(tmp_path)]
+    assert main(argv + ["--layers", "5"]) == 1
+    assert "layers [5] out of range: the model has layers 0..2" in capsys.readouterr().err
+    assert main(argv + ["--layers", "0", "2"]) == 0  # a list of indices is valid
+    assert set(pd.read_csv(tmp_path / "alignment.csv")["layer"]) == {0, 2}
+
+
+def test_authors_protocol_leaves_out_the_first_40_test_rows(small, tmp_path, monkeypatch):
+    """The authors' protocol scores rows 40.. of the test story against the plain mean of the
+    repeats with their ceiling formula, alphas chosen on bootstrap chunks by variance explained."""
+    from braintune.encoding import noise_ceiling_authors, pearson_r, ridge_predict
 
     root, features = small
-    with pytest.raises(ConfigError, match="alphas must be positive"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", alphas=[0, 1])
-    with pytest.raises(ConfigError, match=r"layers \[5\] out of range: the model has layers 0\.\.1"):
-        align_participant(Dataset(root), "UTS01", features, tmp_path / "o", model="m", layers=[5])
+    calls = []
+    fake_features(monkeypatch, three_layers(features), calls)
+    settings = AlignSettings(protocol="authors", alphas=list(np.logspace(0, 4, 9)))
+    table = align_mod.align_model(Dataset(root), "tiny:wav2vec2", "UTS01", split_of(root), tmp_path, tag="m",
+                                  cache_dir=tmp_path / "cache", settings=settings, layers=[1])
+    arrays = load_layer_arrays(layer_path(tmp_path, "m", "UTS01", 1))
+    repeats = Dataset(root).load_repeats("UTS01", TEST)[:, 40:]
+    np.testing.assert_allclose(arrays["ceiling"], noise_ceiling_authors(repeats).astype(np.float32))
+    # the prediction of the kept rows, refitted by hand with the chosen alphas
+    X = {s: braintune.features.story_tr_features(None, None, [s], layers=[1], first_rows={TEST: 40})[s][0]
+         for s in [*split_of(root).train, TEST]}
+    Y, _ = load_training_responses(Dataset(root), "UTS01", split_of(root).train)
+    X_train = np.concatenate([X[s] for s in split_of(root).train])
+    prediction = ridge_predict(X_train, Y, X[TEST], arrays["alpha"])
+    np.testing.assert_allclose(arrays["r"], pearson_r(prediction, repeats.mean(0)), atol=1e-5)
+    assert len(X[TEST]) == 60 and table.set_index("roi").loc["late_language", "alignment"] > 0.8
 
 
 def test_simulated_participants_against_their_ground_truth(sim_dataset, tmp_path):
@@ -221,19 +295,20 @@ def test_simulated_participants_against_their_ground_truth(sim_dataset, tmp_path
     rng = np.random.default_rng(0)
     for participant in dataset.participants:
         truth = load_truth(sim_dataset, participant)
-        estimates.append(noise_ceiling(dataset.load_repeats(participant)))
+        estimates.append(noise_ceiling(dataset.load_repeats(participant, TEST)))
         truths.append(truth.ceiling)
         signal = truth.kind > 0
         assert abs(np.mean(estimates[-1][signal] - truth.ceiling[signal])) < 0.05
 
-        split = dataset.split(participant)
+        split = resolve_split(dataset, dataset.participants)[participant]
         features = {}
         for story in split.train + [split.test]:
             true = load_true_features(sim_dataset, story)
             true = np.concatenate([true["auditory_rows"], true["language_rows"]], axis=1)
             features[story] = np.stack([rng.standard_normal(true.shape), true]).astype(np.float32)
         table = align_participant(
-            dataset, participant, features, tmp_path / "out", model="truth", alphas=np.logspace(-1, 4, 11), n_folds=4
+            dataset, participant, split, features, tmp_path / "out", model="truth", layers=[0, 1],
+            settings=AlignSettings(alphas=list(np.logspace(-1, 4, 11)), n_folds=4),
         ).set_index(["layer", "roi"])
         for roi in ("early_auditory", "late_language", "whole_cortex"):
             assert table.loc[(1, roi), "alignment"] > table.loc[(0, roi), "alignment"] + 0.2, (participant, roi)
@@ -268,7 +343,7 @@ def test_noise_ceiling_recovers_the_simulated_truth_with_a_real_length_test_stor
 
     root = simulate_dataset(tmp_path / "sim", n_participants=1, n_train_stories=1, story_seconds=(30, 30),
                             test_story_seconds=580, n_repeats=10, n_voxels=300, seed=5)
-    estimate = noise_ceiling(Dataset(root).load_repeats("UTS01"))
+    estimate = noise_ceiling(Dataset(root).load_repeats("UTS01", TEST))
     truth = load_truth(root, "UTS01")
     signal = truth.kind > 0
     assert np.corrcoef(estimate[signal], truth.ceiling[signal])[0, 1] > 0.9

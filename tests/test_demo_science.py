@@ -9,7 +9,7 @@ carries them (else no model could learn them from audio).
 
 import numpy as np
 
-from braintune.data.ds003020 import Dataset
+from braintune.data.ds003020 import Dataset, resolve_split
 from braintune.synthetic.fmri import FUNCTION_WORDS, LANGUAGE_FEATURES, load_true_features, word_features
 from braintune.data.textgrid import read_textgrid
 
@@ -23,7 +23,7 @@ def test_language_features_are_not_a_linear_function_of_the_envelope(sim_dataset
     fitted on the training stories, r on the test story stays low (measured 0.25 and 0.18),
     while a mel band predicts a neighbouring band well."""
     ds = Dataset(sim_dataset)
-    split = ds.split("UTS01")
+    split = resolve_split(ds, ["UTS01"])["UTS01"]
     train = [load_true_features(sim_dataset, s) for s in split.train]
     test = load_true_features(sim_dataset, split.test)
     A, L = _stack(train, "auditory"), _stack(train, "language")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from braintune.data.ds003020 import Dataset, response_row_times
+from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split, response_row_times
 from braintune.data.rois import ROI_GROUPS, group_rois, normalise_area_name
 from braintune.data.textgrid import read_textgrid, read_words
 from braintune.synthetic.textgrid import write_textgrid
-from braintune.errors import DataError
+from braintune.errors import ConfigError, DataError
 
 N_TRIGGERS = {"storya": 30, "storyb": 26, "wheretheressmoke": 28, "stagefright": 25}
 N_VOX = 7
@@ -24,9 +24,15 @@ def _write_hf5(path, **arrays):
             f[key] = arr
 
 
+def audio_seconds(n_triggers):
+    """Audio long enough for a story's last response row (at 2 n - 31 s) plus 2 s."""
+    return 2 * n_triggers - 29
+
+
 @pytest.fixture
 def folder(tmp_path):
-    """Four stories, one participant, random responses with the right row counts."""
+    """Four stories, one participant, random responses with the right row counts, written in
+    the real layout by hand (the test story: "data" = mean of "individual_repeats")."""
     rng = np.random.default_rng(0)
     der = tmp_path / "derivative"
     (der / "preprocessed_data" / "UTS01").mkdir(parents=True)
@@ -35,11 +41,12 @@ def folder(tmp_path):
     (tmp_path / "stimuli").mkdir()
     (der / "respdict.json").write_text(json.dumps(N_TRIGGERS))
     for story, n in N_TRIGGERS.items():
-        sf.write(tmp_path / "stimuli" / f"{story}.wav", rng.standard_normal(16000).astype(np.float32) * 0.1, 16000)
+        wave = rng.standard_normal(16000 * audio_seconds(n)).astype(np.float32) * 0.1
+        sf.write(tmp_path / "stimuli" / f"{story}.wav", wave, 16000)
         rows = n - 20
         if story == "wheretheressmoke":
             reps = rng.standard_normal((3, rows, N_VOX))
-            _write_hf5(der / "preprocessed_data" / "UTS01" / f"{story}.hf5", data=reps.mean(0), repeats=reps)
+            _write_hf5(der / "preprocessed_data" / "UTS01" / f"{story}.hf5", data=reps.mean(0), individual_repeats=reps)
         else:
             _write_hf5(der / "preprocessed_data" / "UTS01" / f"{story}.hf5", data=rng.standard_normal((rows, N_VOX)))
     return tmp_path
@@ -56,18 +63,42 @@ def test_row_times_convention():
         response_row_times(20)
 
 
-def test_listings_and_split(folder):
+def test_listings(folder):
     ds = Dataset(folder)
     assert ds.participants == ["UTS01"]
     assert ds.stories == sorted(N_TRIGGERS)
     assert ds.stories_of("UTS01") == sorted(N_TRIGGERS)
     assert ds.respdict["storya"] == 30
-    sp = ds.split("UTS01")
-    assert sp.train == ["storya", "storyb"] and sp.validation == "stagefright" and sp.test == "wheretheressmoke"
-    sp = Dataset(folder, test_story="storyb", validation_story=None).split("UTS01")
-    assert sp.train == ["stagefright", "storya", "wheretheressmoke"] and sp.validation is None
     assert ds.n_voxels("UTS01") == N_VOX
     np.testing.assert_allclose(ds.row_times("storyb"), 2.0 * np.arange(6) + 11.0)
+
+
+def test_split_is_the_shared_stories_minus_test_and_validation(folder):
+    """The paper's split: stories every participant heard; `all`: each one's own; explicit lists."""
+    uts02 = folder / "derivative" / "preprocessed_data" / "UTS02"
+    uts02.mkdir()
+    for story in ("storyb", "stagefright", "wheretheressmoke"):  # UTS02 did not hear storya
+        src = folder / "derivative" / "preprocessed_data" / "UTS01" / f"{story}.hf5"
+        (uts02 / src.name).write_bytes(src.read_bytes())
+    ds = Dataset(folder)
+    shared = resolve_split(ds, ["UTS01", "UTS02"])
+    assert shared["UTS01"].train == shared["UTS02"].train == ["storyb"]
+    assert (shared["UTS01"].validation, shared["UTS01"].test) == ("stagefright", "wheretheressmoke")
+    assert resolve_split(ds, ["UTS01"])["UTS01"].train == ["storya", "storyb"]  # a group of one shares all its stories
+    own = resolve_split(ds, ["UTS01", "UTS02"], SplitSettings(stories="all"))
+    assert own["UTS01"].train == ["storya", "storyb"] and own["UTS02"].train == ["storyb"]
+    with pytest.raises(DataError, match=r"UTS02/storya.hf5: missing; the split's training story 'storya'"):
+        resolve_split(ds, ["UTS01", "UTS02"], SplitSettings(train_stories=["storya", "storyb"]))
+    with pytest.raises(DataError, match=r"UTS01/nosuch.hf5: missing; the split's test story 'nosuch'"):
+        resolve_split(ds, ["UTS01"], SplitSettings(test_story="nosuch"))
+    per = SplitSettings().resolved(own)
+    assert per.train_stories == {"UTS01": ["storya", "storyb"], "UTS02": ["storyb"]}
+    assert resolve_split(ds, ["UTS01", "UTS02"], per) == own  # the resolved settings give the same split
+    assert SplitSettings().resolved(shared).train_stories == ["storyb"]
+    with pytest.raises(ConfigError, match="train_stories: \\['wheretheressmoke'\\] are held out"):
+        SplitSettings(train_stories=["storya", "wheretheressmoke"])
+    with pytest.raises(ConfigError, match="stories: 'shared' or 'all'"):
+        SplitSettings(stories="some")
 
 
 def test_voxel_subset_matches_full_read_in_caller_order(folder):
@@ -81,31 +112,46 @@ def test_voxel_subset_matches_full_read_in_caller_order(folder):
         ds.load_responses("UTS01", "storya", voxels=[N_VOX])
 
 
-def test_repeats(folder):
+def test_repeats_are_read_from_individual_repeats(folder):
+    """The real files' key (bridge-ai-neuro/brain-tuning, eval_utils.load_fmri_story)."""
     ds = Dataset(folder)
-    reps = ds.load_repeats("UTS01")
+    reps = ds.load_repeats("UTS01", "wheretheressmoke")
     assert reps.shape == (3, 8, N_VOX) and reps.dtype == np.float32
     np.testing.assert_allclose(ds.load_responses("UTS01", "wheretheressmoke"), reps.mean(0), atol=1e-6)
-    np.testing.assert_array_equal(ds.load_repeats("UTS01", voxels=[6, 1]), reps[:, :, [6, 1]])
-    # a 3-D "data" is read as the repeats, and averaged by load_responses
-    path = folder / "derivative" / "preprocessed_data" / "UTS01" / "wheretheressmoke.hf5"
-    _write_hf5(path, data=reps)
-    np.testing.assert_array_equal(ds.load_repeats("UTS01"), reps)
-    np.testing.assert_allclose(ds.load_responses("UTS01", "wheretheressmoke"), reps.mean(0), atol=1e-6)
-    with pytest.raises(DataError, match="noise ceiling"):
+    np.testing.assert_array_equal(ds.load_repeats("UTS01", "wheretheressmoke", voxels=[6, 1]), reps[:, :, [6, 1]])
+    with pytest.raises(DataError, match=r"storya.hf5: no 'individual_repeats' array \(keys: \['data'\]\)"):
         ds.load_repeats("UTS01", "storya")
+    path = folder / "derivative" / "preprocessed_data" / "UTS01" / "wheretheressmoke.hf5"
+    _write_hf5(path, data=reps.mean(0), repeats=reps)  # an invented key is not read
+    with pytest.raises(DataError, match="no 'individual_repeats' array .keys: \\['data', 'repeats'\\]"):
+        ds.load_repeats("UTS01", "wheretheressmoke")
+    _write_hf5(path, data=reps.mean(0), individual_repeats=reps[:, :, :-1])
+    with pytest.raises(DataError, match=r"'individual_repeats' has shape \(3, 8, 6\) but 'data' has \(8, 7\)"):
+        ds.load_repeats("UTS01", "wheretheressmoke")
+    _write_hf5(path, data=reps.mean(0), individual_repeats=reps[:1])
+    with pytest.raises(DataError, match="1 repeat.s. in 'individual_repeats'; the noise ceiling needs at least 2"):
+        ds.load_repeats("UTS01", "wheretheressmoke")
 
 
 def test_audio(folder):
     ds = Dataset(folder)
     a = ds.load_audio("storya")
-    assert a.dtype == np.float32 and a.shape == (16000,)
-    stereo = np.stack([np.ones(8000), -np.ones(8000) * 0.5], 1).astype(np.float32) * 0.5
+    assert a.dtype == np.float32 and a.shape == (16000 * audio_seconds(30),)
+    n = 8000 * audio_seconds(26)
+    stereo = np.stack([np.ones(n), -np.ones(n) * 0.5], 1).astype(np.float32) * 0.5
     sf.write(folder / "stimuli" / "storyb.wav", stereo, 8000)
     b = ds.load_audio("storyb")
-    assert b.shape == (16000,)
+    assert b.shape == (2 * n,)
     assert abs(float(np.median(b)) - 0.125) < 1e-3  # channels averaged: (0.5 - 0.25) / 2
-    assert ds.load_audio("storyb", sample_rate=8000).shape == (8000,)
+    assert ds.load_audio("storyb", sample_rate=8000).shape == (n,)
+
+
+def test_audio_shorter_than_the_scan_is_an_error(folder):
+    """Guards against features past the end of a truncated wav silently being zeros."""
+    sf.write(folder / "stimuli" / "storya.wav", np.zeros(16000 * 10, np.float32), 16000)
+    with pytest.raises(DataError, match=r"storya.wav: 10.0 s of audio, but respdict.json's 30 TRs put the last "
+                                        r"response row at 29.0 s"):
+        Dataset(folder).load_audio("storya")
 
 
 def test_nan_replaced_with_warning(folder, caplog):
@@ -157,20 +203,27 @@ def test_bad_input_names_the_file(folder, breakage, call, message):
         call(Dataset(folder))
 
 
-def test_rois(folder):
+def test_rois(folder, caplog):
     roi_file = folder / "derivative" / "rois" / "UTS01.json"
-    roi_file.write_text(json.dumps({"L_A1_ROI": [0, 1], "R_A1_ROI": [1, 2], "PGi": [5], "LBelt": []}))
+    roi_file.write_text(json.dumps({"L_A1_ROI": [0, 1], "R_A1_ROI": [1, 2], "PGi": [5], "LBelt": [], "Broca": [3]}))
     ds = Dataset(folder)
     rois = ds.load_rois("UTS01")
-    assert sorted(rois) == ["A1", "LBelt", "PGi"]
+    assert sorted(rois) == ["A1", "Broca", "LBelt", "PGi"]
     np.testing.assert_array_equal(rois["A1"], [0, 1, 2])
-    groups = group_rois(rois, N_VOX)
+    with caplog.at_level(logging.WARNING):
+        groups = group_rois(rois, N_VOX, source=roi_file)
     np.testing.assert_array_equal(groups["primary_auditory"], [0, 1, 2])
     np.testing.assert_array_equal(groups["early_auditory"], [0, 1, 2])
     np.testing.assert_array_equal(groups["late_language"], [5])
     np.testing.assert_array_equal(groups["angular_gyrus"], [5])
     np.testing.assert_array_equal(groups["whole_cortex"], np.arange(N_VOX))
-    assert "ifg_mfg" not in groups and "lateral_temporal" not in groups  # no voxels: left out
+    # a group without voxels is said, not dropped; a name that is no Glasser area is named
+    assert groups["ifg_mfg"].size == 0 and groups["lateral_temporal"].size == 0
+    assert "ROI group ifg_mfg is empty" in caplog.text and "not HCP-MMP1 (Glasser) areas: Broca" in caplog.text
+    with pytest.raises(DataError, match=r"UTS01.json: no HCP-MMP1 \(Glasser\) area names"):
+        group_rois({"Broca": [1], "AC": [2]}, N_VOX, source=roi_file)
+    with pytest.raises(DataError, match=r"UTS01.json: no HCP-MMP1"):
+        group_rois({}, N_VOX, source=roi_file)
     roi_file.write_text(json.dumps({"A1": [0, N_VOX]}))
     with pytest.raises(DataError, match=r"UTS01.json: area 'A1' has voxel indices out of range"):
         ds.load_rois("UTS01")

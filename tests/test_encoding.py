@@ -6,9 +6,10 @@ import pytest
 
 from braintune.encoding import (
     WHOLE_CORTEX,
-    aggregate_participants,
+    chunk_folds,
     fit_encoding_model,
     noise_ceiling,
+    noise_ceiling_authors,
     normalised_alignment,
     pearson_r,
     ridge_predict,
@@ -49,6 +50,9 @@ def simulate(seed=0, n_stories=8, rows=120, test_rows=150, n_features=16, n_sign
     )
 
 
+ALPHAS = np.logspace(1, 4, 10)
+
+
 def closed_form(X, Y, alpha):
     """(X^T X + alpha I)^-1 X^T Y by a direct solve, one alpha per column."""
     XtX, XtY = X.T @ X, X.T @ Y
@@ -85,7 +89,62 @@ def test_noise_ceiling_needs_two_repeats():
         noise_ceiling(np.zeros((10, 3), np.float32))
 
 
+def test_both_ceilings_on_a_hand_checked_example():
+    """Pins both protocols' formulas (guards against a ddof or TP slip in either).
+
+    Two repeats of four rows: r1 = [0, 1, 2, 5], r2 = [1, 0, 4, 3].
+    Authors (as stored, TP = 1, ddof = 1): ybar = [.5, .5, 3, 4], sum of squared deviations
+    9.5, var = 9.5 / 3, SP = 2 * 9.5 / 3 - 1 = 16 / 3, CCmax = 1 / sqrt(1 + (3/16 - 1) / 2).
+    braintune (z-scored repeats, ddof = 0): SP equals the repeats' correlation
+    c = 7 / (4 sqrt(3.5 * 2.5)), CCmax = 1 / sqrt(1 + (1/c - 1) / 2).
+    """
+    repeats = np.array([[0.0, 1, 2, 5], [1, 0, 4, 3]])[:, :, None]
+    authors = 1 / np.sqrt(1 + (3 / 16 - 1) / 2)
+    c = 7 / (4 * np.sqrt(3.5 * 2.5))
+    ours = 1 / np.sqrt(1 + (1 / c - 1) / 2)
+    assert noise_ceiling_authors(repeats)[0] == pytest.approx(authors, rel=1e-12)
+    assert noise_ceiling(repeats)[0] == pytest.approx(ours, rel=1e-6)
+    # the authors' nan_to_num: SP = -2/3 gives the square root of a negative number -> 0; a
+    # repeat mean without variance (SP = -1) a zero denominator -> the largest float
+    opposed = np.array([[1.0, -1, 1, -1], [-1, 1, 0, 0]])[:, :, None]
+    assert noise_ceiling_authors(opposed)[0] == 0.0 and noise_ceiling(opposed)[0] == 0.0
+    cancelling = np.array([[1.0, -1, 1, -1], [-1, 1, -1, 1]])[:, :, None]
+    assert noise_ceiling_authors(cancelling)[0] == np.finfo(np.float64).max and noise_ceiling(cancelling)[0] == 0.0
+
+
 # ---- folds and ridge ---------------------------------------------------------------
+
+
+def test_chunk_folds_hold_out_whole_chunks_as_huth_lab_bootstraps():
+    folds = chunk_folds(100, n_boots=3, chunk_len=20, held_fraction=0.25, seed=0)
+    assert len(folds) == 3
+    for train, val in folds:
+        assert len(val) == 20 and val[0] % 20 == 0 and np.array_equal(val, np.arange(val[0], val[0] + 20))
+        assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(100))
+    assert [v[0] for _, v in folds] == [v[0] for _, v in chunk_folds(100, seed=0)]  # seeded
+    # 45 rows: two whole chunks; the last 5 rows are never held out
+    assert all(v.max() < 40 for _, v in chunk_folds(45, n_boots=5, seed=1))
+    with pytest.raises(ValueError, match="bootstrap folds need at least 2"):
+        chunk_folds(30)
+
+
+def test_variance_explained_selection_equals_huth_lab_formula_by_hand():
+    """metric="variance_explained" scores sign(R2) sqrt|R2| with R2 = 1 - var(y - p) / ((1 + var(y)) / 2)."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((40, 4))
+    Y = X @ rng.standard_normal((4, 3)) + 2 * rng.standard_normal((40, 3))
+    folds = chunk_folds(40, n_boots=2, chunk_len=10, held_fraction=0.25, seed=3)
+    alphas = np.array([0.1, 10.0, 1e3])
+    expected = np.zeros((3, 3))
+    for train, val in folds:
+        for i, a in enumerate(alphas):
+            pred = X[val] @ closed_form(X[train], Y[train], np.full(3, a))
+            rsq = 1 - (Y[val] - pred).var(0) / ((1 + Y[val].var(0)) / 2)
+            expected[i] += np.sign(rsq) * np.sqrt(np.abs(rsq))
+    expected /= len(folds)
+    best, cv_score, scores = select_alphas(X, Y, folds, alphas, metric="variance_explained")
+    np.testing.assert_allclose(scores, expected, atol=1e-10)
+    np.testing.assert_array_equal(best, alphas[expected.argmax(0)])
 
 
 def test_story_folds_leave_whole_stories_out():
@@ -103,7 +162,7 @@ def test_story_folds_leave_whole_stories_out():
     assert len(story_folds(rows, n_folds=10)) == 5  # at most leave-one-story-out
     X, Y = np.zeros((sum(rows), 2)), np.zeros((sum(rows), 1))
     with pytest.raises(ValueError, match="split all rows"):
-        select_alphas(X, Y, [(folds[0][0][:-1], folds[0][1])])
+        select_alphas(X, Y, [(folds[0][0][:-1], folds[0][1])], ALPHAS)
     with pytest.raises(ValueError, match="at least 2 training stories"):
         story_folds([10])
 
@@ -163,7 +222,8 @@ def test_encoding_model_on_true_features_reaches_the_ceiling():
 
     ceiling = noise_ceiling(sim["repeats"])
     result = fit_encoding_model(
-        sim["X_train"], sim["Y_train"], sim["story_rows"], sim["X_test"], zscored_repeats_mean(sim["repeats"])
+        sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"]), sim["X_test"], zscored_repeats_mean(sim["repeats"]),
+        ALPHAS,
     )
     k = sim["n_signal"]
     ratio = result.r[:k] / ceiling[:k]
@@ -175,10 +235,10 @@ def test_encoding_model_on_true_features_reaches_the_ceiling():
 
 def test_test_story_responses_never_reach_alpha_choice_or_prediction():
     sim = simulate(seed=7)
-    args = (sim["X_train"], sim["Y_train"], sim["story_rows"], sim["X_test"])
-    clean = fit_encoding_model(*args, sim["repeats"].mean(0))
+    args = (sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"]), sim["X_test"])
+    clean = fit_encoding_model(*args, sim["repeats"].mean(0), ALPHAS)
     garbage = np.random.default_rng(99).standard_normal(sim["repeats"].shape[1:]).astype(np.float32) * 1e3
-    dirty = fit_encoding_model(*args, garbage)
+    dirty = fit_encoding_model(*args, garbage, ALPHAS)
     np.testing.assert_array_equal(dirty.alpha, clean.alpha)
     np.testing.assert_array_equal(dirty.prediction, clean.prediction)
     np.testing.assert_array_equal(dirty.cv_score, clean.cv_score)
@@ -188,7 +248,7 @@ def test_test_story_responses_never_reach_alpha_choice_or_prediction():
 def test_torch_backend_matches_numpy():
     sim = simulate(seed=8)
     X, Y, X_test = (sim[k].astype(np.float64) for k in ("X_train", "Y_train", "X_test"))  # float64: no near-ties
-    args = (X, Y, sim["story_rows"], X_test, sim["repeats"].mean(0))
+    args = (X, Y, story_folds(sim["story_rows"]), X_test, sim["repeats"].mean(0), ALPHAS)
     a = fit_encoding_model(*args, voxel_batch=16)
     b = fit_encoding_model(*args, voxel_batch=16, backend="torch")
     np.testing.assert_array_equal(a.alpha, b.alpha)
@@ -205,8 +265,8 @@ def test_bad_shapes_and_alphas_are_rejected():
         ridge_predict(X, np.zeros((10, 2), np.float32), X, [0.0, 1.0])
     with pytest.raises(ValueError, match="3 values for 2 voxels"):
         ridge_predict(X, np.zeros((10, 2), np.float32), X, [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="story_rows sum to 9"):
-        fit_encoding_model(X, np.zeros((10, 2), np.float32), [4, 5], X, np.zeros((10, 2), np.float32))
+    with pytest.raises(ValueError, match="each fold must split all rows"):
+        fit_encoding_model(X, np.zeros((10, 2), np.float32), story_folds([4, 5]), X, np.zeros((10, 2), np.float32), ALPHAS)
 
 
 def test_pearson_r_is_zero_for_constant_columns():
@@ -220,8 +280,9 @@ def test_pearson_r_is_zero_for_constant_columns():
 def test_roi_table_known_numbers():
     r = np.array([0.2, 0.4, 0.3, 0.5, 0.1])
     ceiling = np.array([0.5, 0.8, 0.01, 1.0, 0.2])  # voxel 2 below threshold
-    np.testing.assert_allclose(normalised_alignment(r, ceiling), [0.4, 0.5, np.nan, 0.5, 0.5], rtol=1e-6)
-    table = roi_table(r, ceiling, {"a": np.array([0, 1, 2]), "b": np.array([2])}, participant="UTS01", model="m", layer=3)
+    np.testing.assert_allclose(normalised_alignment(r, ceiling, 0.05), [0.4, 0.5, np.nan, 0.5, 0.5], rtol=1e-6)
+    table = roi_table(r, ceiling, {"a": np.array([0, 1, 2]), "b": np.array([2])}, participant="UTS01", model="m", layer=3,
+                      threshold=0.05)
     rows = table.set_index("roi")
     assert list(rows.index) == [WHOLE_CORTEX, "a", "b"]
     assert rows.loc["a", "n_voxels"] == 2 and rows.loc["a", "alignment"] == pytest.approx(0.45)
@@ -234,23 +295,5 @@ def test_roi_table_known_numbers():
 
 def test_roi_indices_out_of_range_are_named():
     with pytest.raises(ValueError, match=r"ROI 'late_language' names voxel indices 2\.\.7 outside 0\.\.4"):
-        roi_table(np.zeros(5), np.ones(5), {"late_language": np.array([2, 7])}, participant="p", model="m", layer=0)
-
-
-def test_aggregate_participants_mean_and_sem_over_participants():
-    table = pd.DataFrame(
-        {
-            "participant": ["UTS01", "UTS02", "UTS03", "UTS01", "UTS02"],
-            "model": ["m"] * 5,
-            "layer": [0, 0, 0, 1, 1],
-            "roi": ["a"] * 5,
-            "alignment": [0.1, 0.2, 0.6, 0.5, np.nan],
-            "alignment_sem": [0.01] * 5,
-            "n_voxels": [10, 10, 10, 10, 0],
-        }
-    )
-    agg = aggregate_participants(table).set_index("layer")
-    assert agg.loc[0, "alignment"] == pytest.approx(0.3)
-    assert agg.loc[0, "alignment_sem"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1) / np.sqrt(3))
-    assert agg.loc[0, "n_participants"] == 3
-    assert agg.loc[1, "n_participants"] == 1 and np.isnan(agg.loc[1, "alignment_sem"])
+        roi_table(np.zeros(5), np.ones(5), {"late_language": np.array([2, 7])}, participant="p", model="m", layer=0,
+                  threshold=0.05)

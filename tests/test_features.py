@@ -19,8 +19,8 @@ from braintune.features import (
     step_features,
     story_tr_features,
     tr_features,
-    zscore,
 )
+from braintune.arrays import zscore
 from braintune.features.extraction import _run, _run_on_cnn, fast_cnn, fast_windows
 from braintune.models import hidden_states, load_encoder
 from braintune.models.encoders import model_input
@@ -188,13 +188,13 @@ def test_fast_is_close_to_reference_on_tiny_model(tiny, speech):
     tr_ref, ref = extract(tiny, speech, Scheme("reference", **SMALL), progress=False)
     tr_fast, fast = extract(tiny, speech, Scheme("fast", chunk=0.2, **SMALL), progress=False)
     np.testing.assert_array_equal(tr_ref, tr_fast)
-    a = zscore(lanczos_resample(ref, tr_ref, rows, 2.0))
-    b = zscore(lanczos_resample(fast, tr_fast, rows, 2.0))
+    a = zscore(lanczos_resample(ref, tr_ref, rows, 2.0), axis=-2)
+    b = zscore(lanczos_resample(fast, tr_fast, rows, 2.0), axis=-2)
     r = (a * b).mean(axis=1)  # (layers, features) correlation over rows
     assert np.median(r) > 0.97 and r.min() > 0.85, (np.median(r), r.min())
     # bf16 autocast stays close too
-    _, fast16 = extract(tiny, speech, Scheme("fast", chunk=0.2, bf16=True, **SMALL), progress=False)
-    c = zscore(lanczos_resample(fast16, tr_fast, rows, 2.0))
+    _, fast16 = extract(tiny, speech, Scheme("fast", chunk=0.2, dtype="bfloat16", **SMALL), progress=False)
+    c = zscore(lanczos_resample(fast16, tr_fast, rows, 2.0), axis=-2)
     assert (b * c).mean(axis=1).min() > 0.99
 
 
@@ -213,7 +213,7 @@ def test_story_features_align_with_response_rows_and_delays_stay_within_story(si
         assert out[story].shape[1] == dataset.load_responses("UTS01", story).shape[0]
         _, times, feats = next(step_features(tiny, dataset, [story], cache_dir=tmp_path, scheme=scheme, progress=False))
         np.testing.assert_allclose(raw[story], lanczos_matrix(rows, times, 0.5) @ feats[[0, 2]], rtol=1e-4, atol=1e-3)
-        z = zscore(raw[story])
+        z = zscore(raw[story], axis=-2)
         for k, d in enumerate((1, 2, 3, 4)):
             block = out[story][:, :, 64 * k : 64 * (k + 1)]
             np.testing.assert_array_equal(block[:, :d], 0)  # nothing from the previous story

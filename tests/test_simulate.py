@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from braintune.cli import main
-from braintune.data.ds003020 import Dataset, response_row_times
+from braintune.data.ds003020 import Dataset, resolve_split, response_row_times
 from braintune.data.rois import group_rois
-from braintune.synthetic.fmri import VOCABULARY, KINDS, load_true_features, load_truth, simulate_dataset
+from braintune.synthetic.fmri import VOCABULARY, KINDS, acquired_row_times, load_true_features, load_truth, simulate_dataset
 
 TINY = dict(n_participants=1, n_train_stories=1, story_seconds=(30.0, 30.0), n_repeats=2, n_voxels=60)
 
@@ -20,7 +20,7 @@ def test_layout_reads_back(sim_dataset):
     assert ds.participants == ["UTS01", "UTS02"]
     assert ds.stories == ["simstory01", "simstory02", "simstory03", "simstory04", "stagefright", "wheretheressmoke"]
     assert ds.n_voxels("UTS01") != ds.n_voxels("UTS02")  # participants differ
-    sp = ds.split("UTS01")
+    sp = resolve_split(ds, ds.participants)["UTS01"]
     assert sp.train == ["simstory01", "simstory02", "simstory03", "simstory04"]
     for story in ds.stories:
         n = ds.respdict[story]
@@ -32,10 +32,32 @@ def test_layout_reads_back(sim_dataset):
         words = ds.load_words(story)
         assert {w.lower() for w, _s, _e in words} <= set(VOCABULARY)
         assert all(s < e for _w, s, e in words) and words[-1][1] < audio_s
-    reps = ds.load_repeats("UTS02")
+    reps = ds.load_repeats("UTS02", "wheretheressmoke")
     assert reps.shape == (5, 70, ds.n_voxels("UTS02"))
     np.testing.assert_allclose(reps.mean(0), ds.load_responses("UTS02", "wheretheressmoke"), atol=1e-5)
     np.testing.assert_allclose(reps.std(1), 1.0, atol=1e-4)  # each presentation z-scored per voxel
+
+
+def test_files_have_exactly_the_keys_of_the_real_files(sim_dataset):
+    """The public ds003020 test story holds "data" (the mean) and "individual_repeats"; other stories "data"."""
+    folder = sim_dataset / "derivative" / "preprocessed_data" / "UTS01"
+    for path in folder.glob("*.hf5"):
+        with h5py.File(path) as f:
+            expected = {"data", "individual_repeats"} if path.stem == "wheretheressmoke" else {"data"}
+            assert set(f.keys()) == expected, path.name
+            if path.stem == "wheretheressmoke":
+                np.testing.assert_allclose(f["data"][...], f["individual_repeats"][...].mean(0), atol=1e-6)
+
+
+def test_acquisition_by_hand():
+    """The simulator's own statement of the acquisition, against numbers derived by hand from the
+    dataset's documentation (volume every 2 s, sound 10 s after the first, sampled at mid-volume,
+    last 5 volumes absent, 10 + 5 trimmed): respdict 30 -> 25 volumes in the files, volumes
+    10..19 kept, volume 10 at 10 * 2 + 1 - 10 = 11 s after sound onset, volume 19 at 29 s."""
+    np.testing.assert_array_equal(acquired_row_times(30, 2.0), [11, 13, 15, 17, 19, 21, 23, 25, 27, 29])
+    # the reader agrees, each derived from its own statement
+    np.testing.assert_array_equal(response_row_times(30), acquired_row_times(30, 2.0))
+    np.testing.assert_array_equal(acquired_row_times(25, 1.5), [(v + 0.5) * 1.5 - 10 for v in range(10, 15)])
 
 
 def test_rois_match_voxel_kinds(sim_dataset):
@@ -128,7 +150,7 @@ def test_cli_run(tmp_path):
                  "--repeats", "2", "--voxels", "60", "--seed", "1"]) == 0
     ds = Dataset(out)
     assert ds.participants == ["UTS01"] and ds.stories == ["simstory01", "stagefright", "wheretheressmoke"]
-    assert ds.load_repeats("UTS01").shape[0] == 2
+    assert ds.load_repeats("UTS01", "wheretheressmoke").shape[0] == 2
     assert json.loads((out / "simulation_truth" / "settings.json").read_text())["seed"] == 1
 
 

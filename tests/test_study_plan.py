@@ -10,16 +10,20 @@ from braintune.errors import ConfigError
 from braintune.study import runner
 from braintune.study.config import STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
-
-BASE = {
-    "models": ["tiny:wav2vec2", "tiny:hubert"],
-    "participants": ["UTS01", "UTS02"],
-    "data": {"fmri": "/data/fmri", "timit": "/data/timit", "speech_commands": "/data/sc"},
-}
+from conftest import write_real_layout
 
 
-def config(tmp_path, *overrides, raw=None):
-    return load_config(raw=dict(raw or BASE, out=str(tmp_path / "run")), overrides=list(overrides))
+def config(tmp_path, *overrides):
+    """A two-model, two-participant study on a small real-layout folder written by hand."""
+    fmri = tmp_path / "ds003020"
+    if not fmri.exists():
+        write_real_layout(fmri)
+        for corpus in ("timit", "sc"):
+            (tmp_path / corpus).mkdir()
+            (tmp_path / corpus / "file.txt").write_text(corpus)
+    raw = {"models": ["tiny:wav2vec2", "tiny:hubert"], "participants": ["UTS01", "UTS02"], "out": str(tmp_path / "run"),
+           "data": {"fmri": str(fmri), "timit": str(tmp_path / "timit"), "speech_commands": str(tmp_path / "sc")}}
+    return load_config(raw=raw, overrides=list(overrides))
 
 
 def test_defaults_are_the_papers(tmp_path):
@@ -27,16 +31,18 @@ def test_defaults_are_the_papers(tmp_path):
     assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.backbone_lr, cfg.tune.head_lr) == (30, 128, 5e-5, 1e-4)
     assert (cfg.tune.warmup_epochs, cfg.tune.head_lr_decay, cfg.tune.head_lr_floor) == (5, 0.8, 0.1)
     assert (cfg.tune.window_seconds, cfg.tune.ceiling_threshold, cfg.align.ceiling_threshold) == (10.0, 0.4, 0.05)
-    assert cfg.features.delays == [1, 2, 3, 4]
+    assert cfg.align.delays == [1, 2, 3, 4] and cfg.align.protocol == "braintune"
+    assert (cfg.split.test_story, cfg.split.validation_story, cfg.split.stories) == ("wheretheressmoke", "stagefright", "shared")
     assert load_config(raw=__import__("yaml").safe_load(dump_config(cfg))) == cfg  # resolved config round-trips
 
 
 def test_overrides_parse_yaml_values(tmp_path):
     cfg = config(tmp_path, "tune.epochs=3", "participants=[UTS03]", "features.scheme=reference", "tune.bf16=true",
-                 "tune.backbone_lr=2e-3")
+                 "tune.backbone_lr=2e-3", "layers=[0, 1]")
     assert cfg.tune.backbone_lr == 2e-3
     assert cfg.tune.epochs == 3 and cfg.participants == ["UTS03"]
     assert cfg.features.scheme == "reference" and cfg.tune.bf16 is True
+    assert cfg.layers == [0, 1]  # the documented list of layer indices
 
 
 @pytest.mark.parametrize(
@@ -48,12 +54,21 @@ def test_overrides_parse_yaml_values(tmp_path):
         ("tune.epochs=2.5", "expected a whole number"),
         ("stages=[tune, dance]", "unknown stage"),
         ("features.scheme=slow", "features.scheme"),
-        ("probe.tasks=[mfcc, poetry]", "unknown task"),
+        ("probe.tasks=[mfcc, poetry]", "probe.tasks: choose from"),
         ("layers=some", "layers"),
+        ("layers=[-1]", "layers"),
         ("executor.name=cloud", "executor.name"),
         ("tune.epochs", "expected key=value"),
-        ("tune.epochs=0", "epochs must be > 0"),
+        ("tune.epochs=0", "tune.epochs: must be > 0"),
         ("tune.seed=3", "tune.seed: set at the study level"),
+        # every stage's settings are checked when the config loads, not hours later in a cell
+        ("align.alphas=[-1]", "align.alphas: positive numbers"),
+        ("align.protocol=mine", "align.protocol"),
+        ("features.chunk=0.05", "features.chunk: must be a positive multiple of 0.02"),
+        ("features.dtype=float16", "features.dtype"),
+        ("split.stories=most", "split.stories"),
+        ("split.train_stories=[wheretheressmoke]", "split.train_stories: .'wheretheressmoke'. are held out"),
+        ("probe.validation_fraction=2", "probe.validation_fraction"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, override, message):
@@ -95,8 +110,38 @@ def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
     assert changed("tune.epochs=5") == {"tune", "align_tuned", "probe_tuned"}
     assert changed("align.ceiling_threshold=0.1") == {"align_pretrained", "align_tuned"}
     assert changed("probe.tasks=[mfcc]") == {"probe_pretrained", "probe_tuned"}
-    assert changed("executor.gpus_per_job=4") == set()  # speed, not results
+    assert changed("split.validation_story=storyc") == {"tune", "align_pretrained", "align_tuned", "probe_tuned"}
+    # what the stages declare result-neutral: speed and memory, not results
+    assert changed("tune.micro_batch_size=2", "tune.cnn_cache=false", "tune.gradient_checkpointing=true") == set()
+    assert changed("align.voxel_batch=7", "features.batch_size=1", "probe.batch_size=3") == set()
+    assert changed("executor.gpus_per_job=4") == set()
     assert changed("executor.name=slurm") == set()
+
+
+def test_edited_data_files_rerun_exactly_the_cells_that_read_them(tmp_path):
+    """Guards against stale results: keys cover the content of the files each cell reads."""
+    import h5py
+    import numpy as np
+
+    before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+
+    def changed():
+        after = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+        return sorted({(k[0], k[2]) for k in before if before[k] != after[k]})
+
+    roi = tmp_path / "ds003020" / "derivative" / "rois" / "UTS01.json"
+    stat = roi.stat()
+    roi.write_text(roi.read_text().replace("[3, 4, 5]", "[3, 4, 6]"))  # same size and mtime: the content counts
+    __import__("os").utime(roi, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert changed() == [("align_pretrained", "UTS01"), ("align_tuned", "UTS01")]
+    before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+    with h5py.File(tmp_path / "ds003020" / "derivative" / "preprocessed_data" / "UTS02" / "storyb.hf5", "r+") as f:
+        f["data"][0, 0] = 99.0
+    assert changed() == [("align_pretrained", "UTS02"), ("align_tuned", "UTS02"), ("probe_tuned", "UTS02"),
+                         ("tune", "UTS02")]
+    before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+    (tmp_path / "timit" / "file.txt").write_text("edited")
+    assert changed() == [("probe_pretrained", None), ("probe_tuned", "UTS01"), ("probe_tuned", "UTS02")]
 
 
 def test_runner_reuses_finished_cells_and_recomputes_changed_ones(tmp_path, monkeypatch):
@@ -111,6 +156,8 @@ def test_runner_reuses_finished_cells_and_recomputes_changed_ones(tmp_path, monk
     cfg = config(tmp_path, "stages=[tune, align_pretrained, align_tuned, probe_pretrained, probe_tuned]")
     run_dir = runner.run_study(cfg)
     assert len(calls) == len(plan_cells(cfg)) == 18
+    saved = load_config(run_dir / "config.yaml")
+    assert saved.split.train_stories == ["storya", "storyb", "storyc"]  # the resolved story lists are written
     assert (run_dir / "config.yaml").exists() and (run_dir / "tables" / "alignment.parquet").exists()
 
     calls.clear()
@@ -144,30 +191,6 @@ def test_done_marker_holds_the_key(tmp_path, monkeypatch):
     assert json.loads((cell.folder(tmp_path / "run") / "done.json").read_text())["key"] == cell.key
 
 
-def test_probe_task_names_agree_with_the_probing_stage():
-    from braintune.probing import TASKS
-    from braintune.study.config import PROBE_TASKS
-
-    assert PROBE_TASKS == TASKS
-
-
-def test_default_alphas_are_the_encoding_stage_defaults(tmp_path):
-    import numpy as np
-
-    from braintune.encoding import DEFAULT_ALPHAS
-
-    np.testing.assert_allclose(config(tmp_path).align.alphas, DEFAULT_ALPHAS)
-
-
-def test_default_feature_settings_are_the_fast_schemes():
-    from braintune.features import Scheme
-    from braintune.study.config import FeaturesConfig
-
-    f, scheme = FeaturesConfig(), Scheme()
-    assert (f.scheme, f.step_seconds, f.context_seconds, f.chunk_seconds) == (
-        scheme.name, scheme.step, scheme.context, scheme.chunk)
-
-
 @pytest.mark.parametrize("name", ["demo", "lebel2024"])
 def test_shipped_configs_load_and_name_their_command(name, tmp_path):
     from braintune.demo import packaged_config
@@ -182,6 +205,8 @@ def test_shipped_configs_load_and_name_their_command(name, tmp_path):
 
 
 def test_lebel2024_is_the_papers_study(tmp_path):
+    import numpy as np
+
     from braintune.demo import packaged_config
 
     data = [f"data.{k}={tmp_path}" for k in ("fmri", "timit", "speech_commands")]
@@ -189,7 +214,10 @@ def test_lebel2024_is_the_papers_study(tmp_path):
     assert cfg.models == ["facebook/wav2vec2-base", "facebook/hubert-base-ls960"]
     assert cfg.participants == [f"UTS0{i}" for i in range(1, 9)]
     assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.window_seconds, cfg.tune.ceiling_threshold) == (30, 128, 10.0, 0.4)
-    assert cfg.align.ceiling_threshold == 0.05 and cfg.data.test_story == "wheretheressmoke"
+    assert cfg.align.ceiling_threshold == 0.05 and cfg.split.test_story == "wheretheressmoke"
+    assert cfg.align.protocol == "authors"
+    # Huth-lab ridge penalises alpha**2: the authors' logspace(1, 4, 15) is 1e2..1e8 in himalaya's convention
+    np.testing.assert_allclose(cfg.align.alphas, np.logspace(2, 8, 15), rtol=1e-12)
 
 
 def test_demo_data_is_reused_only_when_made_by_the_same_settings(tmp_path):

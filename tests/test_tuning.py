@@ -83,10 +83,12 @@ def test_audio_window_pads_with_silence_outside_the_audio():
 def test_settings_reject_nonsense():
     with pytest.raises(ConfigError, match="batch_size"):
         TuneSettings(batch_size=0)
-    with pytest.raises(ConfigError, match="cnn_cache"):
-        TuneSettings(cnn_cache="ram")
-    with pytest.raises(ConfigError, match="unknown tuning setting"):
-        TuneSettings.from_dict({"learning_rate": 1})
+    with pytest.raises(ConfigError, match="head_lr_decay"):
+        TuneSettings(head_lr_decay=1.5)
+    with pytest.raises(ConfigError, match="unknown key learning_rate"):
+        from braintune.settings import from_mapping
+
+        from_mapping(TuneSettings, {"learning_rate": 1})
 
 
 # ---- a run ----------------------------------------------------------------------------
@@ -149,7 +151,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tuned, sim_dataset, t
 
 
 def test_cnn_cache_changes_nothing(tuned, sim_dataset, tmp_path):
-    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, cnn_cache="off"), stop_after_epoch=1)
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, cnn_cache=False), stop_after_epoch=1)
     assert not (tmp_path / "cnn_cache").exists()
     cached = _log(tuned)[1]
     uncached = _log(tmp_path)[1]
@@ -165,8 +167,10 @@ def test_bad_input_gives_clear_errors(sim_dataset, tmp_path):
         tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path / "b", replace(FAST, window_seconds=1000))
     with pytest.raises(ModelNotAvailable, match="no-such-org/no-such-model"):
         tune(sim_dataset, SUBJECT, "no-such-org/no-such-model", tmp_path / "c", FAST)
-    with pytest.raises(DataError, match="no response file for the validation story 'nostory'"):
-        tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path / "d", replace(FAST, validation_story="nostory"))
+    with pytest.raises(DataError, match="UTS01/nostory.hf5: missing; the split's validation story 'nostory'"):
+        from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
+
+        resolve_split(Dataset(sim_dataset), [SUBJECT], SplitSettings(validation_story="nostory"))
 
 
 def test_cli_prints_one_line_errors(sim_dataset, tmp_path, capsys):
@@ -180,14 +184,14 @@ def test_cli_prints_one_line_errors(sim_dataset, tmp_path, capsys):
 # ---- several processes --------------------------------------------------------------------
 def test_two_processes_agree_with_one(sim_dataset, tmp_path):
     model = deterministic_tiny(tmp_path / "tiny")
-    settings = replace(FAST, epochs=1, cnn_cache="off")
+    settings = replace(FAST, epochs=1, cnn_cache=False)
     tune(sim_dataset, SUBJECT, model, tmp_path / "one", settings)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
         "-m", "braintune", "tune", "--data", str(sim_dataset), "--subject", SUBJECT, "--model", str(model),
         "--out", str(tmp_path / "two"), "--window-seconds", "4", "--epochs", "1", "--batch-size", "16",
         "--micro-batch-size", "8", "--backbone-lr", "2e-4", "--warmup-epochs", "1", "--head-lr", "1e-2",
-        "--cnn-cache", "off",
+        "--no-cnn-cache",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -1,50 +1,56 @@
 """Brain alignment of one model: per participant and layer, ridge r / noise ceiling, by ROI.
 
-For each participant: the training stories of ``dataset.split(participant)`` (responses
-z-scored per story) train one ridge model per layer, alphas chosen across those stories
-only; the model predicts the test story, scored against the mean of its z-scored repeats;
-the repeats also give the noise ceiling (braintune.encoding).
+For each participant: the training stories of the split (responses z-scored per story)
+train one ridge model per layer, alphas chosen on those stories only (folds and score by
+the protocol, braintune.alignment.settings); the model predicts the test story, scored
+against the repeat-averaged response; the repeats also give the noise ceiling.
 
 Outputs under ``out_dir``::
 
     alignment.csv, alignment.parquet                 tidy table (braintune.encoding.TABLE_COLUMNS)
-    voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score: (voxels,) float32
+    voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score: (voxels,) float32; fit_key
     cache/features/                                  feature cache, unless another folder is given
 
-A participant x layer whose npz exists, fitted with the same alphas and folds, is not
-recomputed (its table rows are rebuilt from the npz, so a new ceiling threshold needs no
-refit); the npz also records those alphas and the number of folds. Alphas use himalaya's convention
-(penalty alpha * ||beta||^2; see braintune.encoding.ridge).
+A layer's npz is reused when its ``fit_key`` (a hash of everything the fit depends on: the
+model's files, the extraction scheme, the fit settings, the split and the files read) is
+unchanged; the ceiling threshold and the ROIs are applied to the stored arrays, so changing
+them needs no refit. Alphas use himalaya's convention (penalty alpha * ||beta||^2).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from braintune.data.ds003020 import Dataset
+from braintune.alignment.settings import AlignSettings
+from braintune.arrays import zscore
+from braintune.data.ds003020 import Dataset, SplitSettings, StorySplit, resolve_split
 from braintune.data.rois import group_rois
 from braintune.encoding import (
-    DEFAULT_ALPHAS,
-    DEFAULT_THRESHOLD,
     TABLE_COLUMNS,
+    chunk_folds,
     fit_encoding_model,
     noise_ceiling,
+    noise_ceiling_authors,
     roi_table,
+    story_folds,
     zscored_repeats_mean,
 )
-from braintune.encoding.ridge import DEFAULT_VOXEL_BATCH
-from braintune.errors import ConfigError, DataError
+from braintune.errors import DataError
+from braintune.features import Scheme
+from braintune.fingerprint import files_fingerprint, model_fingerprint
 from braintune.io import write_atomic_with, write_table
+from braintune.models import num_layers, select_layers
+from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 
-DELAYS = (1, 2, 3, 4)
 ARRAY_KEYS = ("r", "ceiling", "alpha", "cv_score")
 
 
@@ -53,16 +59,18 @@ def layer_path(out_dir: str | Path, model: str, participant: str, layer: int) ->
     return Path(out_dir) / "voxels" / model / participant / f"layer_{layer:02d}.npz"
 
 
-def layer_done(path: Path, alphas: Sequence[float], n_folds: int) -> bool:
-    """Whether path holds a layer fitted with these alphas and folds."""
+def layer_done(path: Path, fit_key: str) -> bool:
+    """Whether path holds a layer fitted under `fit_key`."""
     if not path.exists():
         return False
-    with np.load(path) as z:
-        if "alphas" not in z.files or "n_folds" not in z.files:
-            return False
-        same = np.array_equal(z["alphas"], np.asarray(alphas, dtype=np.float64)) and int(z["n_folds"]) == n_folds
+    try:
+        with np.load(path) as z:
+            same = "fit_key" in z.files and str(z["fit_key"]) == fit_key
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s: unreadable (%s); refitting", path, exc)
+        return False
     if not same:
-        log.info("%s: fitted with other alphas or folds; refitting", path)
+        log.info("%s: fitted with other inputs or settings; refitting", path)
     return same
 
 
@@ -75,64 +83,78 @@ def load_layer_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in ARRAY_KEYS}
 
 
+def fit_key(dataset: Dataset, participant: str, split: StorySplit, model: str, scheme: Scheme,
+            settings: AlignSettings) -> str:
+    """Hash of everything a participant's fitted voxel arrays depend on (not the threshold, not the ROIs)."""
+    stories = [*split.train, split.test]
+    files = [dataset.respdict_path,
+             *(dataset.response_path(participant, s) for s in stories),
+             *(dataset.audio_path(s) for s in stories)]
+    payload = {"model": model_fingerprint(model), "scheme": scheme.settings(), "align": settings.fit_settings(),
+               "split": split.to_dict(), "files": files_fingerprint(files, dataset.root)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def test_data(dataset: Dataset, participant: str, split: StorySplit, settings: AlignSettings
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(ceiling (voxels,), test response (test rows, voxels)) by the protocol's rules."""
+    rules = settings.rules
+    repeats = dataset.load_repeats(participant, split.test)[:, rules.skip_test_rows:]
+    if repeats.shape[1] < 2:
+        raise DataError(f"{dataset.response_path(participant, split.test)}: {repeats.shape[1]} test rows left after "
+                        f"skipping {rules.skip_test_rows} ({settings.protocol} protocol)")
+    if rules.ceiling == "authors":
+        return noise_ceiling_authors(repeats), repeats.mean(0, dtype=np.float64).astype(np.float32)
+    return noise_ceiling(repeats), zscored_repeats_mean(repeats)
+
+
 def align_participant(
     dataset: Dataset,
     participant: str,
+    split: StorySplit,
     features: Mapping[str, np.ndarray] | None,
     out_dir: str | Path,
     *,
     model: str,
-    layers: Sequence[int] | None = None,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    threshold: float = DEFAULT_THRESHOLD,
-    n_folds: int = 5,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
-    backend: str = "numpy",
+    layers: Sequence[int],
+    settings: AlignSettings = AlignSettings(),
+    key: str = "",
 ) -> pd.DataFrame:
-    """Fit, score and summarise every requested layer for one participant.
+    """Fit, score and summarise the given layers for one participant.
 
-    features: story -> (n_layers, rows, features) float32 for the training stories and
-    the test story (delays already added); may be None when every requested layer is
-    already on disk. layers: layer indices, default all. model: the name written in the
-    table and the output paths. Returns the participant's rows of the alignment table.
+    features: story -> (len(layers), rows, features) float32, row i of the first axis for
+    layers[i], for the split's training stories and its test story (delays added; the test
+    story cut by the protocol's skipped rows);
+    may be None when every layer is on disk under `key` (the fit key). model: the name in
+    the table and the output paths. Returns the participant's rows of the alignment table.
     """
-    check_settings(alphas, threshold, n_folds, voxel_batch)
-    split = dataset.split(participant)
     n_voxels = dataset.n_voxels(participant)
-    groups = group_rois(dataset.load_rois(participant), n_voxels)
-    if layers is None:
-        layers = range(_n_layers(features, split.train + [split.test]))
-    layers = list(layers)
+    groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
     paths = {layer: layer_path(out_dir, model, participant, layer) for layer in layers}
-    todo = [layer for layer in layers if not layer_done(paths[layer], alphas, n_folds)]
+    todo = [layer for layer in layers if not layer_done(paths[layer], key)]
     if todo:
         if features is None:
             raise ValueError(f"{participant}: layers {todo} are not on disk and no features were given")
-        n_layers = _n_layers(features, split.train + [split.test])
-        bad = [layer for layer in todo if not 0 <= layer < n_layers]
-        if bad:
-            raise ConfigError(f"layers {bad} out of range: the model has layers 0..{n_layers - 1}")
-        repeats = _load_repeats(dataset, participant)
-        ceiling = noise_ceiling(repeats)
-        test_response = zscored_repeats_mean(repeats)
-        del repeats
+        ceiling, test_response = test_data(dataset, participant, split, settings)
         _check_rows(features, split.test, participant, len(test_response))
         Y_train, story_rows = load_training_responses(dataset, participant, split.train)
         for story, rows in zip(split.train, story_rows):
             _check_rows(features, story, participant, rows)
+        folds = (story_folds(story_rows, settings.n_folds) if settings.rules.folds == "stories"
+                 else chunk_folds(sum(story_rows)))
     tables = []
-    for layer in tqdm(layers, desc=f"{participant} layers", unit="layer"):
+    for i, layer in enumerate(tqdm(layers, desc=f"{participant} layers", unit="layer")):
         path = paths[layer]
         if layer in todo:
-            X_train = np.concatenate([features[s][layer] for s in split.train]).astype(np.float32, copy=False)
-            X_test = np.asarray(features[split.test][layer], dtype=np.float32)
+            X_train = np.concatenate([features[s][i] for s in split.train]).astype(np.float32, copy=False)
+            X_test = np.asarray(features[split.test][i], dtype=np.float32)
             result = fit_encoding_model(
-                X_train, Y_train, story_rows, X_test, test_response, alphas,
-                n_folds=n_folds, voxel_batch=voxel_batch, backend=backend,
+                X_train, Y_train, folds, X_test, test_response, settings.alphas, metric=settings.rules.metric,
+                voxel_batch=settings.voxel_batch, backend=settings.backend,
             )
-            _warn_alpha_edges(result.alpha[ceiling > threshold], alphas, participant, layer)
+            _warn_alpha_edges(result.alpha[ceiling > settings.ceiling_threshold], settings.alphas, participant, layer)
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
-            write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, alphas, n_folds))
+            write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, key))
         else:
             arrays = load_layer_arrays(path)
             if len(arrays["r"]) != n_voxels:
@@ -141,7 +163,7 @@ def align_participant(
                 )
         tables.append(roi_table(
             arrays["r"], arrays["ceiling"], groups,
-            participant=participant, model=model, layer=layer, threshold=threshold,
+            participant=participant, model=model, layer=layer, threshold=settings.ceiling_threshold,
         ))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
 
@@ -150,43 +172,33 @@ def align_model(
     dataset: Dataset,
     model,
     participant: str,
+    split: StorySplit,
     out_dir: str | Path,
     *,
     tag: str,
     cache_dir: str | Path,
-    scheme=None,
-    dtype: str = "float32",
-    delays: Sequence[int] = DELAYS,
-    layers: Sequence[int] | None = None,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    threshold: float = DEFAULT_THRESHOLD,
-    n_folds: int = 5,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
-    backend: str = "numpy",
+    scheme: Scheme = Scheme(),
+    settings: AlignSettings = AlignSettings(),
+    layers="all",
     device: str | None = None,
 ) -> pd.DataFrame:
-    """Features of `model` on one participant's stories (cached in cache_dir), then align_participant.
+    """Features of `model` on one participant's split (cached in cache_dir), then align_participant.
 
-    model: hub id, folder or loaded model (braintune.features.story_tr_features). scheme: a
-    braintune.features.Scheme or its name (default: the fast scheme's defaults). tag: the
-    model's name in the table and the output paths. Features are not extracted when every
-    requested layer is already on disk.
+    model: hub id, folder or "tiny:<family>". tag: the model's name in the table and the
+    output paths. layers: "all" or indices. Features are not extracted when every requested
+    layer is already on disk under the same fit key.
     """
-    from braintune.features import Scheme, story_tr_features
+    from braintune.features import story_tr_features
 
-    check_settings(alphas, threshold, n_folds, voxel_batch)  # before any feature is extracted
-    split = dataset.split(participant)
-    done = layers is not None and all(
-        layer_done(layer_path(out_dir, tag, participant, layer), alphas, n_folds) for layer in layers
-    )
+    indices = select_layers(layers, num_layers(model))
+    key = fit_key(dataset, participant, split, str(model), scheme, settings)
+    done = all(layer_done(layer_path(out_dir, tag, participant, layer), key) for layer in indices)
     features = None if done else story_tr_features(
-        model, dataset, split.train + [split.test], cache_dir=cache_dir, scheme=scheme or Scheme(),
-        delays=tuple(delays), device=device, dtype=dtype,
+        model, dataset, [*split.train, split.test], cache_dir=cache_dir, scheme=scheme, delays=tuple(settings.delays),
+        layers=indices, first_rows={split.test: settings.rules.skip_test_rows}, device=device,
     )
-    return align_participant(
-        dataset, participant, features, out_dir, model=tag, layers=layers, alphas=alphas,
-        threshold=threshold, n_folds=n_folds, voxel_batch=voxel_batch, backend=backend,
-    )
+    return align_participant(dataset, participant, split, features, out_dir, model=tag, layers=indices,
+                             settings=settings, key=key)
 
 
 def run_alignment(
@@ -195,44 +207,31 @@ def run_alignment(
     subjects: Sequence[str],
     out_dir: str | Path,
     *,
-    layers: Sequence[int] | str = "all",
+    layers="all",
     cache_dir: str | Path | None = None,
-    **options,
+    scheme: Scheme = Scheme(),
+    settings: AlignSettings = AlignSettings(),
+    split: SplitSettings = SplitSettings(),
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Align one model with several participants; write the table and voxel arrays to out_dir.
 
-    layers: "all" or layer indices; cache_dir defaults to out_dir/cache/features; other
-    keyword arguments (scheme, dtype, alphas, threshold, n_folds, voxel_batch, backend,
-    device) as in align_model. Returns the alignment table (also written as
-    out_dir/alignment.csv and .parquet).
+    The split is resolved over `subjects` (resolve_split). cache_dir defaults to
+    out_dir/cache/features. Returns the alignment table (also out_dir/alignment.csv, .parquet).
     """
     from braintune.models import model_tag
 
     dataset = data_dir if isinstance(data_dir, Dataset) else Dataset(data_dir)
-    layers = None if layers == "all" else [int(layer) for layer in layers]
-    if not subjects:
-        raise ConfigError("no participants given")
+    splits = resolve_split(dataset, subjects, split)
     tag = model_tag(model)
     cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
     table = pd.concat([
-        align_model(dataset, model, participant, out_dir, tag=tag, cache_dir=cache_dir, layers=layers, **options)
+        align_model(dataset, model, participant, splits[participant], out_dir, tag=tag, cache_dir=cache_dir,
+                    scheme=scheme, settings=settings, layers=layers, device=device)
         for participant in subjects
     ], ignore_index=True)
     write_table(table, out_dir, "alignment")
     return table
-
-
-def check_settings(alphas: Sequence[float], threshold: float, n_folds: int, voxel_batch: int) -> None:
-    """Raise ConfigError for settings the encoding maths would reject."""
-    alphas = np.asarray(alphas, dtype=float)
-    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
-        raise ConfigError(f"alphas must be positive numbers, got {alphas.tolist()}")
-    if not 0 <= threshold < 1:
-        raise ConfigError(f"the noise-ceiling threshold must be in [0, 1), got {threshold}")
-    if n_folds < 2:
-        raise ConfigError(f"n_folds must be at least 2, got {n_folds}")
-    if voxel_batch < 1:
-        raise ConfigError(f"voxel_batch must be positive, got {voxel_batch}")
 
 
 def load_training_responses(dataset: Dataset, participant: str, stories: Sequence[str]) -> tuple[np.ndarray, list[int]]:
@@ -247,43 +246,22 @@ def load_training_responses(dataset: Dataset, participant: str, stories: Sequenc
     for story, rows in zip(stories, story_rows):
         block = dataset.load_responses(participant, story)
         if block.shape != (rows, Y.shape[1]):
-            raise DataError(f"{participant}/{story}: responses have shape {block.shape}, expected {(rows, Y.shape[1])}")
-        block -= block.mean(0)
-        std = block.std(0)
-        Y[start : start + rows] = np.divide(block, std, out=np.zeros_like(block), where=std > 0)
+            raise DataError(f"{dataset.response_path(participant, story)}: responses have shape {block.shape}, "
+                            f"expected {(rows, Y.shape[1])}")
+        Y[start : start + rows] = zscore(block)
         start += rows
     return Y, story_rows
 
 
-def _save_npz(path: Path, arrays: Mapping[str, np.ndarray], alphas: Sequence[float], n_folds: int) -> None:
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray], key: str) -> None:
     voxel_arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-    np.savez(path, **voxel_arrays, alphas=np.asarray(alphas, dtype=np.float64), n_folds=np.int64(n_folds))
-
-
-def _load_repeats(dataset: Dataset, participant: str) -> np.ndarray:
-    repeats = dataset.load_repeats(participant)
-    if repeats.shape[0] < 2:
-        raise DataError(
-            f"{participant}/{dataset.test_story}: {repeats.shape[0]} repeat(s); the noise ceiling needs at least 2"
-        )
-    return repeats
-
-
-def _n_layers(features: Mapping[str, np.ndarray] | None, stories: Sequence[str]) -> int:
-    if features is None:
-        raise ValueError("layers must be given when no features are")
-    missing = [s for s in stories if s not in features]
-    if missing:
-        raise DataError(f"features lack stories {missing}")
-    counts = {s: features[s].shape[0] for s in stories if np.ndim(features[s]) == 3}
-    if len(counts) != len(stories) or len(set(counts.values())) != 1:
-        shapes = {s: np.shape(features[s]) for s in stories}
-        raise DataError(f"features must be (n_layers, rows, features) with one n_layers for every story, got {shapes}")
-    return next(iter(counts.values()))
+    np.savez(path, **voxel_arrays, fit_key=np.array(key))
 
 
 def _check_rows(features: Mapping[str, np.ndarray], story: str, participant: str, rows: int) -> None:
-    n = features[story].shape[1]
+    if story not in features:
+        raise DataError(f"features lack story {story!r}")
+    n = np.shape(features[story])[1]
     if n != rows:
         raise DataError(f"story {story!r}: features have {n} rows but {participant}'s responses have {rows}")
 

@@ -4,49 +4,40 @@ from __future__ import annotations
 
 import argparse
 
-from braintune.cli._features import add_feature_arguments, scheme_from_args
-
 NAME = "align"
 HELP = "fit voxelwise ridge encoding models per layer and write noise-ceiling-normalised alignment by ROI"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from braintune.encoding import DEFAULT_ALPHAS, DEFAULT_THRESHOLD
-    from braintune.encoding.ridge import DEFAULT_VOXEL_BATCH
+    from braintune.alignment.settings import AlignSettings
+    from braintune.data.ds003020 import SplitSettings
+    from braintune.features.settings import Scheme
+    from braintune.settings import add_arguments as add_owner
 
     parser.add_argument("--data", required=True, help="ds003020-layout dataset folder (real or simulated)")
     parser.add_argument("--model", required=True, help="model id (e.g. facebook/hubert-base-ls960, tiny:wav2vec2) or folder")
-    parser.add_argument("--subjects", nargs="+", required=True, metavar="UTSxx", help="participants, e.g. UTS01 UTS02")
+    parser.add_argument("--subjects", nargs="+", required=True, metavar="UTSxx",
+                        help="participants, e.g. UTS01 UTS02 (the group whose shared stories train)")
     parser.add_argument("--layers", nargs="+", default=["all"], help="'all' (default) or layer indices, 0 = CNN output")
     parser.add_argument("--out", required=True, help="output folder: alignment.csv/.parquet and voxels/...npz")
     parser.add_argument("--cache", default=None, help="feature cache folder (default OUT/cache/features)")
-    add_feature_arguments(parser)
-    parser.add_argument(
-        "--alphas", nargs="+", type=float, default=list(DEFAULT_ALPHAS),
-        help="ridge penalties, himalaya convention alpha*||b||^2 (a Huth-lab alpha a is a**2 here); "
-             "default 10 values log-spaced 1e1..1e4",
-    )
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="noise-ceiling threshold (default 0.05)")
-    parser.add_argument("--folds", type=int, default=5, help="leave-stories-out folds for alpha choice (default 5)")
-    parser.add_argument("--voxel-batch", type=int, default=DEFAULT_VOXEL_BATCH, help="voxels per batch (memory bound)")
-    parser.add_argument("--backend", default="numpy", help="ridge backend (himalaya's): numpy (default), torch, torch_cuda")
+    parser.add_argument("--device", help="torch device of the speech model (default: cuda if available, else cpu)")
+    add_owner(parser.add_argument_group("extraction"), Scheme)
+    add_owner(parser.add_argument_group("encoding models"), AlignSettings)
+    add_owner(parser.add_argument_group("stories"), SplitSettings)
 
 
 def run(args: argparse.Namespace) -> int:
-    from braintune.errors import ConfigError
     from braintune.alignment import run_alignment
+    from braintune.alignment.settings import AlignSettings
+    from braintune.data.ds003020 import SplitSettings
+    from braintune.features.settings import Scheme
+    from braintune.settings import from_arguments
 
-    if args.layers == ["all"]:
-        layers = "all"
-    else:
-        try:
-            layers = [int(layer) for layer in args.layers]
-        except ValueError:
-            raise ConfigError(f"--layers takes 'all' or integers, got {' '.join(args.layers)}") from None
     table = run_alignment(
-        args.data, args.model, args.subjects, args.out, layers=layers, cache_dir=args.cache,
-        scheme=scheme_from_args(args), dtype=args.dtype, alphas=args.alphas, threshold=args.threshold, n_folds=args.folds, voxel_batch=args.voxel_batch,
-        backend=args.backend, device=args.device,
+        args.data, args.model, args.subjects, args.out, layers="all" if args.layers == ["all"] else args.layers,
+        cache_dir=args.cache, scheme=from_arguments(Scheme, args), settings=from_arguments(AlignSettings, args),
+        split=from_arguments(SplitSettings, args), device=args.device,
     )
     print(f"{len(table)} rows written to {args.out}/alignment.csv and alignment.parquet")
     return 0

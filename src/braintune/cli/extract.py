@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import argparse
 
-from braintune.cli._features import add_feature_arguments, scheme_from_args
-
 NAME = "extract"
 HELP = "extract and cache a speech model's hidden states for the stories of a ds003020 folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from braintune.features.settings import Scheme
+    from braintune.settings import add_arguments as add_owner
+
     parser.add_argument("--data", required=True, help="ds003020-layout folder (real or simulated)")
     parser.add_argument("--model", required=True, help='hub id in the local HF cache, a save_pretrained folder, or "tiny:<family>"')
     parser.add_argument("--stories", nargs="+", help="stories to extract (default: all in respdict.json)")
     parser.add_argument("--cache", required=True, help="feature cache folder")
-    add_feature_arguments(parser)
+    parser.add_argument("--device", help="torch device of the speech model (default: cuda if available, else cpu)")
+    add_owner(parser.add_argument_group("extraction"), Scheme)
+
 
 def run(args: argparse.Namespace) -> int:
     from braintune.data.ds003020 import Dataset
     from braintune.features import step_features
+    from braintune.features.settings import Scheme
+    from braintune.settings import from_arguments
 
     dataset = Dataset(args.data)
-    scheme = scheme_from_args(args)
     stories = args.stories or dataset.stories
     for story, times, features in step_features(
-        args.model, dataset, stories, cache_dir=args.cache, scheme=scheme, device=args.device, dtype=args.dtype
+        args.model, dataset, stories, cache_dir=args.cache, scheme=from_arguments(Scheme, args), device=args.device
     ):
         print(f"{story}: {features.shape[0]} layers x {len(times)} steps x {features.shape[2]} features")
     return 0

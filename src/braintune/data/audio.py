@@ -7,7 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000  # what every speech model here expects
+# The audio geometry of wav2vec2-family encoders: 16 kHz input; the CNN's frame i covers
+# samples [HOP * i, HOP * i + RECEPTIVE_FIELD), 50 frames per second.
+SAMPLE_RATE = 16000
+RECEPTIVE_FIELD = 400
+HOP = 320
+FRAME_RATE = SAMPLE_RATE // HOP
+
+
+def to_samples(seconds: float) -> int:
+    """Seconds as a whole number of samples at SAMPLE_RATE."""
+    return int(round(seconds * SAMPLE_RATE))
+
+
+def num_frames(n_samples: int) -> int:
+    """Frames the CNN feature encoder gives for `n_samples` samples: 1 + (n - 400) // 320 (0 if too short)."""
+    return max(0, 1 + (n_samples - RECEPTIVE_FIELD) // HOP)
 
 
 def read_audio(path: str | Path, sample_rate: int | None = SAMPLE_RATE, mono: str = "mix") -> np.ndarray:

@@ -5,18 +5,24 @@ root/stimuli/<story>.wav
 root/derivative/respdict.json                        story -> number of TRs acquired
 root/derivative/TextGrids/<story>.TextGrid           tiers "word" and "phone"
 root/derivative/preprocessed_data/<UTSxx>/<story>.hf5   "data": (respdict - 20, voxels)
-        test story: "data" = mean over repeats, "repeats" = (R, rows, voxels)
+        test story: "data" = mean over repeats, "individual_repeats" = (repeats, rows, voxels)
 root/derivative/rois/<UTSxx>.json                    Glasser area -> voxel indices (see rois.py)
 root/simulation_truth/                               ground truth of simulated data; ignored here
 ```
-The same reader serves the real corpus and the simulated participants of ``simulate.py``.
+The same reader serves the real corpus and the simulated participants of
+``braintune.synthetic.fmri``. The test story's key ``individual_repeats`` is the one the
+public files hold and the authors' code reads (bridge-ai-neuro/brain-tuning,
+``src/eval_utils.py::load_fmri_story``); no other key is read.
+
+Which stories train, validate and test is decided in one place, ``resolve_split``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +30,7 @@ import numpy as np
 from braintune.data.audio import read_audio
 from braintune.data.rois import normalise_area_name
 from braintune.data.textgrid import read_words
-from braintune.errors import DataError
+from braintune.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +68,116 @@ def response_row_times(
     return k * float(tr) + float(tr) / 2.0 - float(sound_onset)
 
 
+REPEATS_KEY = "individual_repeats"
+SPLIT_CHOICES = ("shared", "all")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """Which stories train, validate and test (one owner for every stage that reads stories).
+
+    test_story: heard several times; its repeats give the noise ceiling, and alignment is
+        scored on it. validation_story: held out from training; brain-tuning validates on it.
+    stories: "shared" trains on the stories every participant of the group heard (the
+        paper's split: of ds003020's 27 common stories, 25 train), "all" on every story each
+        participant heard; test and validation stories are never trained on.
+    train_stories: explicit training stories instead: one list for every participant, or a
+        mapping participant -> list (what a run writes into its resolved config).
+    """
+
+    test_story: str = field(default="wheretheressmoke", metadata={"help": "story whose repeats test alignment and give the noise ceiling"})
+    validation_story: str = field(default="stagefright", metadata={"help": "story held out to validate brain-tuning"})
+    stories: str = field(default="shared", metadata={
+        "help": "training stories: 'shared' (heard by every participant; the paper's) or 'all' (each participant's own)",
+        "choices": SPLIT_CHOICES})
+    train_stories: list[str] | dict[str, list[str]] | None = field(default=None, metadata={
+        "help": "explicit training stories (instead of `stories`)"})
+
+    def __post_init__(self):
+        if self.stories not in SPLIT_CHOICES:
+            raise ConfigError(f"stories: {' or '.join(map(repr, SPLIT_CHOICES))}, got {self.stories!r}")
+        if self.test_story == self.validation_story:
+            raise ConfigError(f"test_story and validation_story are both {self.test_story!r}")
+        lists = (self.train_stories.values() if isinstance(self.train_stories, dict)
+                 else [] if self.train_stories is None else [self.train_stories])
+        for stories in lists:
+            if isinstance(stories, str) or not all(isinstance(s, str) for s in stories):
+                raise ConfigError(f"train_stories: lists of story names, got {self.train_stories!r}")
+            held = sorted({self.test_story, self.validation_story} & set(stories))
+            if held:
+                raise ConfigError(f"train_stories: {held} are held out (test or validation story) and cannot train")
+            if not stories:
+                raise ConfigError("train_stories: name at least one story")
+
+    def resolved(self, splits: dict[str, "StorySplit"]) -> "SplitSettings":
+        """These settings with the training stories of `splits` written out (one list if all agree)."""
+        lists = {p: list(s.train) for p, s in splits.items()}
+        distinct = {tuple(v) for v in lists.values()}
+        return replace(self, train_stories=list(distinct.pop()) if len(distinct) == 1 else lists)
+
+
 @dataclass(frozen=True)
 class StorySplit:
-    """Stories that train, validate (brain-tuning) and test (alignment) for one participant."""
+    """Stories that train (brain-tuning and the alignment ridge), validate (brain-tuning) and
+    test (alignment) for one participant."""
 
     train: list[str]
-    validation: str | None
+    validation: str
     test: str
+
+    def to_dict(self) -> dict:
+        return {"train": list(self.train), "validation": self.validation, "test": self.test}
+
+
+def resolve_split(dataset: "Dataset", participants: Sequence[str], settings: SplitSettings = SplitSettings()) -> dict[str, StorySplit]:
+    """The story split of each participant: the one function every stage and command calls.
+
+    participants: the group whose common stories define "shared" (a study's participants).
+    A participant lacking a story the split needs is a DataError naming the missing file.
+    """
+    participants = list(participants)
+    if not participants:
+        raise ConfigError("the story split needs at least one participant")
+    heard = {p: set(dataset.stories_of(p)) for p in participants}
+    splits = {}
+    for p in participants:
+        held = {settings.test_story, settings.validation_story}
+        if isinstance(settings.train_stories, dict):
+            if p not in settings.train_stories:
+                raise ConfigError(f"train_stories: no list for participant {p}")
+            train = list(settings.train_stories[p])
+        elif settings.train_stories is not None:
+            train = list(settings.train_stories)
+        elif settings.stories == "shared":
+            common = set.intersection(*heard.values())
+            train = sorted(common - held)
+        else:
+            train = sorted(heard[p] - held)
+        needed = [settings.test_story, settings.validation_story, *train]
+        missing = [s for s in needed if s not in heard[p]]
+        if missing:
+            path = dataset.response_path(p, missing[0], must_exist=False)
+            what = ("test story" if missing[0] == settings.test_story else
+                    "validation story" if missing[0] == settings.validation_story else "training story")
+            more = f" (and {len(missing) - 1} more: {missing[1:4]})" if len(missing) > 1 else ""
+            raise DataError(f"{path}: missing; the split's {what} {missing[0]!r} has no response file for {p}{more}")
+        if not train:
+            raise DataError(f"{dataset.root}: no training stories for {p} besides "
+                            f"{settings.test_story!r} and {settings.validation_story!r}")
+        splits[p] = StorySplit(train=train, validation=settings.validation_story, test=settings.test_story)
+    return splits
 
 
 class Dataset:
     """One ds003020-layout folder (real or simulated).
 
-    test_story: the story heard several times (its file holds the repeats).
-    validation_story: held out from training (brain-tuning validates on it); None for none.
     roi_dir: folder of the per-participant ROI files; default root/derivative/rois.
     """
 
-    def __init__(
-        self,
-        root: str | Path,
-        test_story: str = "wheretheressmoke",
-        validation_story: str | None = "stagefright",
-        roi_dir: str | Path | None = None,
-    ):
+    def __init__(self, root: str | Path, roi_dir: str | Path | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: dataset folder does not exist")
-        self.test_story = test_story
-        self.validation_story = validation_story
         self.derivative = self.root / "derivative"
         self.roi_dir = Path(roi_dir) if roi_dir is not None else self.derivative / "rois"
         self._respdict: dict[str, int] | None = None
@@ -98,12 +185,26 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r})"
 
+    # ---- paths ----------------------------------------------------------------------
+    @property
+    def respdict_path(self) -> Path:
+        return self.derivative / "respdict.json"
+
+    def audio_path(self, story: str) -> Path:
+        return self.root / "stimuli" / f"{story}.wav"
+
+    def textgrid_path(self, story: str) -> Path:
+        return self.derivative / "TextGrids" / f"{story}.TextGrid"
+
+    def roi_path(self, participant: str) -> Path:
+        return self.roi_dir / f"{participant}.json"
+
     # ---- listings -------------------------------------------------------------------
     @property
     def respdict(self) -> dict[str, int]:
         """story -> number of TRs acquired (derivative/respdict.json)."""
         if self._respdict is None:
-            path = self.derivative / "respdict.json"
+            path = self.respdict_path
             if not path.is_file():
                 raise DataError(f"{path}: missing (story -> number of TRs); is {self.root} a ds003020 folder?")
             try:
@@ -131,18 +232,6 @@ class Dataset:
         folder = self._participant_dir(participant)
         return sorted(p.stem for p in folder.glob("*.hf5"))
 
-    def split(self, participant: str) -> StorySplit:
-        """Train = the participant's stories minus the test and validation stories."""
-        stories = self.stories_of(participant)
-        if self.test_story not in stories:
-            raise DataError(f"{self._participant_dir(participant) / (self.test_story + '.hf5')}: test story has no response file")
-        if self.validation_story is not None and self.validation_story not in stories:
-            raise DataError(
-                f"{self._participant_dir(participant) / (self.validation_story + '.hf5')}: validation story has no response file"
-            )
-        train = [s for s in stories if s not in (self.test_story, self.validation_story)]
-        return StorySplit(train=train, validation=self.validation_story, test=self.test_story)
-
     # ---- stimuli --------------------------------------------------------------------
     def row_times(self, story: str) -> np.ndarray:
         """Times of the story's response rows, s after sound onset. -> (rows,) float64"""
@@ -152,60 +241,69 @@ class Dataset:
             raise DataError(f"{self.derivative / 'respdict.json'}: story {story!r}: {exc}") from exc
 
     def load_audio(self, story: str, sample_rate: int = 16000) -> np.ndarray:
-        """The story's audio, mono (channels averaged), resampled to sample_rate. -> (samples,) float32"""
-        self._n_triggers(story)
-        path = self.root / "stimuli" / f"{story}.wav"
+        """The story's audio, mono (channels averaged), resampled to sample_rate. -> (samples,) float32
+
+        Audio that ends before the story's last response row (the scan outlasting the
+        sound file: a truncated download) is a DataError.
+        """
+        last_row = float(self.row_times(story)[-1])
+        path = self.audio_path(story)
         if not path.is_file():
             raise DataError(f"{path}: story {story!r} is listed in respdict.json but has no audio")
-        return read_audio(path, sample_rate)
+        audio = read_audio(path, sample_rate)
+        if len(audio) < last_row * sample_rate:
+            raise DataError(
+                f"{path}: {len(audio) / sample_rate:.1f} s of audio, but respdict.json's {self.respdict[story]} TRs put "
+                f"the last response row at {last_row:.1f} s after sound onset; is the file truncated?"
+            )
+        return audio
 
     def load_words(self, story: str) -> list[tuple[str, float, float]]:
         """(word, start s, end s) from the story's TextGrid; silences and noise marks skipped."""
-        path = self.derivative / "TextGrids" / f"{story}.TextGrid"
+        path = self.textgrid_path(story)
         if not path.is_file():
             raise DataError(f"{path}: story {story!r} has no TextGrid")
         return read_words(path)
 
     # ---- responses ------------------------------------------------------------------
     def load_responses(self, participant: str, story: str, voxels=None) -> np.ndarray:
-        """BOLD responses of one story. -> (rows, voxels) float32, rows = respdict[story] - 20
+        """BOLD responses of one story (key "data"). -> (rows, voxels) float32, rows = respdict[story] - 20
 
         voxels: indices to read (any order, repeats allowed), default all; only those
-        columns are read from disk, returned in the caller's order.
-        For the test story this is the mean over repeats (key "data"; a 3-D "data" is
-        averaged over its first axis). NaN and inf values are replaced by 0, with a
+        columns are read from disk, returned in the caller's order. For the test story
+        this is the mean over its repeats. NaN and inf values are replaced by 0, with a
         logged warning giving the file and their count.
         """
-        path = self._response_path(participant, story)
+        path = self.response_path(participant, story)
         with self._open(path) as f:
-            data = self._dataset(f, path, "data")
-            if data.ndim == 3:
-                out = self._read_columns(data, path, voxels, repeats=True).mean(axis=0)
-            else:
-                out = self._read_columns(data, path, voxels, repeats=False)
+            data = self._dataset(f, path, "data", ndim=2)
+            out = self._read_columns(data, path, voxels)
         self._check_rows(path, story, out.shape[0])
         return self._finite(out, path)
 
-    def load_repeats(self, participant: str, story: str | None = None, voxels=None) -> np.ndarray:
-        """Individual repeats of a story (default: the test story). -> (repeats, rows, voxels) float32
+    def load_repeats(self, participant: str, story: str, voxels=None) -> np.ndarray:
+        """Individual repeats of a story (key "individual_repeats"). -> (repeats, rows, voxels) float32
 
-        Read from key "repeats", or from "data" when that is 3-D. NaN/inf -> 0 with a warning.
+        They must hold at least 2 repeats with the rows and voxels of the file's "data".
+        NaN/inf -> 0 with a warning.
         """
-        story = self.test_story if story is None else story
-        path = self._response_path(participant, story)
+        path = self.response_path(participant, story)
         with self._open(path) as f:
-            if "repeats" in f:
-                ds = self._dataset(f, path, "repeats")
-            elif "data" in f and f["data"].ndim == 3:
-                ds = f["data"]
-            else:
+            if REPEATS_KEY not in f:
                 raise DataError(
-                    f"{path}: no 'repeats' (repeats, rows, voxels) array; the noise ceiling needs the "
-                    f"individual repeats of story {story!r}"
+                    f"{path}: no {REPEATS_KEY!r} array (keys: {sorted(f.keys())}); the noise ceiling needs the "
+                    f"individual repeats of story {story!r}, shape (repeats, rows, voxels)"
                 )
-            if ds.ndim != 3:
-                raise DataError(f"{path}: 'repeats' has shape {ds.shape}, expected (repeats, rows, voxels)")
-            out = self._read_columns(ds, path, voxels, repeats=True)
+            ds = self._dataset(f, path, REPEATS_KEY, ndim=3)
+            data_shape = self._dataset(f, path, "data", ndim=2).shape
+            if tuple(ds.shape[1:]) != tuple(data_shape):
+                raise DataError(
+                    f"{path}: {REPEATS_KEY!r} has shape {ds.shape} but 'data' has {data_shape}: each repeat "
+                    "must have the rows and voxels of 'data'"
+                )
+            if ds.shape[0] < 2:
+                raise DataError(f"{path}: {ds.shape[0]} repeat(s) in {REPEATS_KEY!r}; the noise ceiling needs at least 2")
+            out = self._read_columns(ds, path, voxels)
         self._check_rows(path, story, out.shape[1])
         return self._finite(out, path)
 
@@ -214,14 +312,14 @@ class Dataset:
         stories = self.stories_of(participant)
         if not stories:
             raise DataError(f"{self._participant_dir(participant)}: no response files (*.hf5)")
-        path = self._response_path(participant, stories[0])
+        path = self.response_path(participant, stories[0])
         with self._open(path) as f:
-            return int(self._dataset(f, path, "data").shape[-1])
+            return int(self._dataset(f, path, "data", ndim=2).shape[-1])
 
     # ---- regions --------------------------------------------------------------------
     def load_rois(self, participant: str) -> dict[str, np.ndarray]:
         """Glasser area -> sorted unique voxel indices (int64), hemispheres united (rois.py)."""
-        path = self.roi_dir / f"{participant}.json"
+        path = self.roi_path(participant)
         if not path.is_file():
             raise DataError(f"{path}: missing ROI file (Glasser area -> voxel indices; see braintune.data.rois)")
         try:
@@ -258,8 +356,12 @@ class Dataset:
             raise DataError(f"{folder}: no responses for participant {participant!r}")
         return folder
 
-    def _response_path(self, participant: str, story: str) -> Path:
-        path = self._participant_dir(participant) / f"{story}.hf5"
+    def response_path(self, participant: str, story: str, must_exist: bool = True) -> Path:
+        """derivative/preprocessed_data/<participant>/<story>.hf5 (a DataError if missing and must_exist)."""
+        path = self.derivative / "preprocessed_data" / participant / f"{story}.hf5"
+        if not must_exist:
+            return path
+        self._participant_dir(participant)
         self._n_triggers(story)
         if not path.is_file():
             raise DataError(f"{path}: story {story!r} has no responses for participant {participant!r}")
@@ -275,18 +377,19 @@ class Dataset:
             raise DataError(f"{path}: not a readable HDF5 file ({exc})") from exc
 
     @staticmethod
-    def _dataset(f, path: Path, key: str):
+    def _dataset(f, path: Path, key: str, ndim: int):
         if key not in f:
             raise DataError(f"{path}: no {key!r} array (keys: {sorted(f.keys())})")
         ds = f[key]
         if not hasattr(ds, "dtype") or not np.issubdtype(ds.dtype, np.number):
             raise DataError(f"{path}: {key!r} is not a numeric array")
-        if ds.ndim not in (2, 3):
-            raise DataError(f"{path}: {key!r} has shape {ds.shape}, expected (rows, voxels)")
+        if ds.ndim != ndim:
+            expected = "(rows, voxels)" if ndim == 2 else "(repeats, rows, voxels)"
+            raise DataError(f"{path}: {key!r} has shape {ds.shape}, expected {expected}")
         return ds
 
     @staticmethod
-    def _read_columns(ds, path: Path, voxels, repeats: bool) -> np.ndarray:
+    def _read_columns(ds, path: Path, voxels) -> np.ndarray:
         """Read all columns, or only `voxels` (via a sorted unique h5py selection)."""
         if voxels is None:
             return np.asarray(ds[...], dtype=np.float32)
@@ -300,7 +403,7 @@ class Dataset:
         if unique.size == 0:
             shape = ds.shape[:-1] + (0,)
             return np.zeros(shape, np.float32)
-        cols = np.asarray(ds[..., unique] if repeats else ds[:, unique], dtype=np.float32)
+        cols = np.asarray(ds[..., unique], dtype=np.float32)
         return cols[..., inverse]
 
     def _check_rows(self, path: Path, story: str, rows: int) -> None:

@@ -26,9 +26,26 @@ Building the file for a real ds003020 participant (pycortex, outside braintune):
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
 
 import numpy as np
+
+from braintune.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# The 180 areas of the HCP-MMP1 parcellation (Glasser et al. 2016), per hemisphere, in the atlas's order.
+GLASSER_AREAS = tuple("""
+V1 MST V6 V2 V3 V4 V8 4 3b FEF PEF 55b V3A RSC POS2 V7 IPS1 FFC V3B LO1 LO2 PIT MT A1 PSL SFL PCV STV 7Pm 7m
+POS1 23d v23ab d23ab 31pv 5m 5mv 23c 5L 24dd 24dv 7AL SCEF 6ma 7Am 7PL 7PC LIPv VIP MIP 1 2 3a 6d 6mp 6v p24pr
+33pr a24pr p32pr a24 d32 8BM p32 10r 47m 8Av 8Ad 9m 8BL 9p 10d 8C 44 45 47l a47r 6r IFJa IFJp IFSp IFSa p9-46v
+46 a9-46v 9-46d 9a 10v a10p 10pp 11l 13l OFC 47s LIPd 6a i6-8 s6-8 43 OP4 OP1 OP2-3 52 RI PFcm PoI2 TA2 FOP4 MI
+Pir AVI AAIC FOP1 FOP3 FOP2 PFt AIP EC PreS H ProS PeEc STGa PBelt A5 PHA1 PHA3 STSda STSdp STSvp TGd TE1a TE1p
+TE2a TF TE2p PHT PH TPOJ1 TPOJ2 TPOJ3 DVT PGp IP2 IP1 IP0 PFop PF PFm PGi PGs V6A VMV1 VMV3 PHA2 V4t FST V3CD
+LO3 VMV2 31pd 31a VVC 25 s32 pOFC PoI1 Ig FOP5 p10p p47r TGv MBelt LBelt A4 STSva TE1m PI a32pr p24
+""".split())
 
 # DESIGN.md, "Voxels -> regions".
 ROI_GROUPS: dict[str, tuple[str, ...]] = {
@@ -53,21 +70,31 @@ def normalise_area_name(name: str) -> str:
     return _ROI_SUFFIX.sub("", _HEMI_PREFIX.sub("", name.strip()))
 
 
-def group_rois(area_rois: dict[str, np.ndarray], n_voxels: int) -> dict[str, np.ndarray]:
+def group_rois(area_rois: dict[str, np.ndarray], n_voxels: int, source: str | Path = "ROI file") -> dict[str, np.ndarray]:
     """Voxel indices of each ROI group of ROI_GROUPS plus "whole_cortex" (all voxels).
 
     area_rois: Glasser area -> voxel indices (names are normalised, hemispheres united).
-    Returns group -> sorted unique int64 indices; groups none of whose areas has a voxel
-    are left out, so every returned group is non-empty.
+    Returns group -> sorted unique int64 indices, for every group: a group none of whose
+    areas has a voxel is kept empty and a warning names it. Names that are not Glasser
+    areas are ignored with a warning naming them; a file with no Glasser area at all is a
+    DataError naming `source`.
     """
     areas: dict[str, list[np.ndarray]] = {}
     for name, idx in area_rois.items():
         areas.setdefault(normalise_area_name(name), []).append(np.asarray(idx, dtype=np.int64))
+    unknown = sorted(set(areas) - set(GLASSER_AREAS))
+    if unknown:
+        log.warning("%s: ignoring %d name(s) that are not HCP-MMP1 (Glasser) areas: %s", source, len(unknown),
+                    ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""))
+    if not set(areas) & set(GLASSER_AREAS):
+        raise DataError(f"{source}: no HCP-MMP1 (Glasser) area names (found: {unknown[:5] or 'none'}); "
+                        "expected e.g. {\"A1\": [voxel indices], \"PGi\": [...]} (see braintune.data.rois)")
     groups = {}
     for group, members in ROI_GROUPS.items():
         parts = [i for m in members for i in areas.get(m, [])]
-        idx = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-        if idx.size:
-            groups[group] = idx
+        groups[group] = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        if not groups[group].size:
+            log.warning("%s: ROI group %s is empty (none of %s has a voxel); its rows will be NaN", source, group,
+                        ", ".join(members))
     groups[WHOLE_CORTEX] = np.arange(n_voxels, dtype=np.int64)
     return groups

@@ -1,35 +1,26 @@
 """Encoding models: voxelwise ridge, noise ceilings, ROI summaries (array maths only)."""
 
-from braintune.encoding.ceiling import noise_ceiling, zscored_repeats_mean
+from braintune.encoding.ceiling import noise_ceiling, noise_ceiling_authors, zscored_repeats_mean
 from braintune.encoding.ridge import (
-    DEFAULT_ALPHAS,
     EncodingResult,
+    chunk_folds,
     fit_encoding_model,
     pearson_r,
     ridge_predict,
     select_alphas,
     story_folds,
 )
-from braintune.encoding.summary import (
-    DEFAULT_THRESHOLD,
-    TABLE_COLUMNS,
-    WHOLE_CORTEX,
-    aggregate_participants,
-    check_roi_indices,
-    normalised_alignment,
-    roi_table,
-)
+from braintune.encoding.summary import TABLE_COLUMNS, WHOLE_CORTEX, check_roi_indices, normalised_alignment, roi_table
 
 __all__ = [
-    "DEFAULT_ALPHAS",
-    "DEFAULT_THRESHOLD",
     "TABLE_COLUMNS",
     "WHOLE_CORTEX",
     "EncodingResult",
-    "aggregate_participants",
     "check_roi_indices",
+    "chunk_folds",
     "fit_encoding_model",
     "noise_ceiling",
+    "noise_ceiling_authors",
     "normalised_alignment",
     "pearson_r",
     "ridge_predict",

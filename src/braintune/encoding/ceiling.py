@@ -1,7 +1,6 @@
-"""Noise ceiling per voxel from repeated presentations (Schoppe et al. 2016).
+"""Noise ceiling per voxel from repeated presentations (Schoppe et al. 2016), two ways.
 
-Each repeat is z-scored over time per voxel, so every repeat has total power TP = 1.
-With N repeats and their mean ybar, the signal power is
+With N repeats of total power TP each and their mean ybar, the signal power is
 
     SP = (N * var(ybar) - TP) / (N - 1)
 
@@ -9,13 +8,22 @@ and the largest correlation any model can reach with the repeat-averaged respons
 
     CCmax = 1 / sqrt(1 + (TP / SP - 1) / N).
 
-Where SP <= 0 (no detectable signal) or a voxel is constant, the ceiling is 0: such
-voxels never pass a positive threshold.
+``noise_ceiling`` (braintune's): each repeat is z-scored over the rows used, so TP = 1
+exactly, and var(ybar) uses the same population variance (ddof = 0); equal to gallantlab's
+bias-corrected explainable variance. Where SP <= 0 or a voxel is constant the ceiling is 0.
+
+``noise_ceiling_authors`` (bridge-ai-neuro/brain-tuning, ``src/eval_utils.py::
+spe_and_cc_norm`` with ``data_norm=True``): the repeats are taken as given (z-scored over the
+whole story in the dataset, then cut), TP is set to 1, var(ybar) uses ddof = 1, and
+CCmax = nan_to_num(1 / sqrt(1 + (1/N) (TP/SP - 1))): a square root of a negative number
+gives 0, a zero denominator the largest float.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from braintune.arrays import zscore
 
 
 def zscored_repeats_mean(repeats: np.ndarray) -> np.ndarray:
@@ -26,15 +34,12 @@ def zscored_repeats_mean(repeats: np.ndarray) -> np.ndarray:
     repeats = _check_repeats(repeats)
     total = np.zeros(repeats.shape[1:], dtype=np.float64)
     for repeat in repeats:
-        repeat = repeat.astype(np.float64)
-        centred = repeat - repeat.mean(0)
-        std = centred.std(0)
-        total += np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+        total += zscore(repeat, dtype=np.float64)
     return (total / len(repeats)).astype(np.float32)
 
 
 def noise_ceiling(repeats: np.ndarray) -> np.ndarray:
-    """CCmax per voxel: the highest Pearson r a model can reach with the repeat mean.
+    """CCmax per voxel with z-scored repeats and population variances (braintune's).
 
     repeats: (R, rows, voxels), R >= 2. Returns (voxels,) float32 in [0, 1].
     """
@@ -44,6 +49,18 @@ def noise_ceiling(repeats: np.ndarray) -> np.ndarray:
     ok = signal_power > 0
     ceiling[ok] = 1.0 / np.sqrt(1.0 + (1.0 / signal_power[ok] - 1.0) / n)
     return ceiling.astype(np.float32)
+
+
+def noise_ceiling_authors(repeats: np.ndarray) -> np.ndarray:
+    """CCmax per voxel as the authors' public code computes it (see the module docstring).
+
+    repeats: (R, rows, voxels), R >= 2, as stored. Returns (voxels,) float64.
+    """
+    repeats = _check_repeats(repeats).astype(np.float64)
+    n = len(repeats)
+    signal_power = (n * repeats.mean(0).var(0, ddof=1) - 1.0) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(1.0 / np.sqrt(1.0 + (1.0 / n) * (1.0 / signal_power - 1.0)))
 
 
 def _check_repeats(repeats: np.ndarray) -> np.ndarray:

@@ -20,6 +20,12 @@ The products may run on a GPU: ``backend`` names a himalaya backend ("numpy", "t
 "torch_cuda", ...); the (features, features) eigendecompositions stay on the CPU in float64
 and only one batch of voxels is on the device at a time. himalaya's solve_ridge_cv_svd is
 the test oracle (tests/test_encoding.py).
+
+Alphas are chosen per voxel by a validation score averaged over folds: Pearson r
+(``metric="correlation"``), or, as Huth-lab ``bootstrap_ridge(use_corr=False)`` does,
+"variance explained" sign(R2) * sqrt(|R2|) with R2 = 1 - var(y - p) / ((1 + var(y)) / 2)
+(``metric="variance_explained"``; the denominator is that code's "assumed" response variance).
+Folds are whole stories (``story_folds``) or that code's random chunks (``chunk_folds``).
 """
 
 from __future__ import annotations
@@ -30,8 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_ALPHAS = np.logspace(1, 4, 10)
-DEFAULT_VOXEL_BATCH = 8192
+METRICS = ("correlation", "variance_explained")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,30 @@ def story_folds(story_rows: Sequence[int], n_folds: int = 5) -> list[tuple[np.nd
     return folds
 
 
+def chunk_folds(n_rows: int, n_boots: int = 3, chunk_len: int = 20, held_fraction: float = 0.25,
+                seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Huth-lab bootstrap held-out sets: the rows cut into consecutive chunks of `chunk_len`
+    (a last partial chunk is never held out); each of `n_boots` folds holds out
+    max(1, int(n_rows * held_fraction / chunk_len)) chunks drawn without replacement.
+
+    Returns [(train row indices, validation row indices)] per fold; seeded.
+    """
+    n_chunks = n_rows // chunk_len
+    held = max(1, int(n_rows * held_fraction / chunk_len))
+    if n_chunks < held + 1:
+        raise ValueError(f"{n_rows} training rows make {n_chunks} chunks of {chunk_len}; bootstrap folds need at least {held + 1}")
+    rng = np.random.default_rng(seed)
+    rows = np.arange(n_rows)
+    folds = []
+    for _ in range(n_boots):
+        chosen = rng.permutation(n_chunks)[:held]
+        val = np.zeros(n_rows, dtype=bool)
+        for c in chosen:
+            val[c * chunk_len : (c + 1) * chunk_len] = True
+        folds.append((rows[~val], rows[val]))
+    return folds
+
+
 def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Pearson r per column of two (rows, voxels) arrays; 0 where either column is constant."""
     return _finish_r(*(np.asarray(part, dtype=np.float64) for part in _r_parts(prediction, target)))
@@ -81,12 +110,13 @@ def select_alphas(
     X: np.ndarray,
     Y: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    alphas: Sequence[float],
     *,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    metric: str = "correlation",
+    voxel_batch: int = 8192,
     backend: str = "numpy",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Choose one alpha per voxel by the validation Pearson r averaged over folds.
+    """Choose one alpha per voxel by the validation score (`metric`) averaged over folds.
 
     X: (rows, features); Y: (rows, voxels); folds: [(train rows, validation rows)], each
     fold's train rows being all rows not in its validation rows (as from story_folds).
@@ -95,6 +125,8 @@ def select_alphas(
     """
     xp = _backend(backend)
     alphas = _check_alphas(alphas)
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     _check_rows(X, Y)
     gram = _gram(X)
     X_dev = xp.asarray(X)
@@ -116,7 +148,7 @@ def select_alphas(
             projected = eigvecs.T @ (XtY - X_val.T @ target)  # training rows only
             for i in range(len(alphas)):
                 prediction = (val_eig * shrink[i][None, :]) @ projected
-                scores[i, cols] += _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
+                scores[i, cols] += _score(prediction, target, metric, xp)
     scores /= len(folds)
     best = scores.argmax(0)
     return alphas[best], scores[best, np.arange(Y.shape[1])], scores
@@ -128,7 +160,7 @@ def ridge_predict(
     X_test: np.ndarray,
     alpha: np.ndarray | float,
     *,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    voxel_batch: int = 8192,
     backend: str = "numpy",
 ) -> np.ndarray:
     """Fit ridge on (X_train, Y_train) with one alpha per voxel and predict X_test.
@@ -158,27 +190,25 @@ def ridge_predict(
 def fit_encoding_model(
     X_train: np.ndarray,
     Y_train: np.ndarray,
-    story_rows: Sequence[int],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
     X_test: np.ndarray,
     Y_test: np.ndarray,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    alphas: Sequence[float],
     *,
-    n_folds: int = 5,
-    voxel_batch: int = DEFAULT_VOXEL_BATCH,
+    metric: str = "correlation",
+    voxel_batch: int = 8192,
     backend: str = "numpy",
 ) -> EncodingResult:
-    """Choose alphas across training stories, refit on all of them, score the test story.
+    """Choose alphas on the training rows' folds, refit on all training rows, score the test rows.
 
-    X_train: (rows, features) and Y_train: (rows, voxels), training stories stacked in
-    order, story_rows giving each story's row count; X_test: (test rows, features);
-    Y_test: (test rows, voxels), the repeat-averaged test response. Y_test is only
-    used to compute r: alpha choice and prediction never see it.
+    X_train: (rows, features) and Y_train: (rows, voxels), training stories stacked;
+    folds: [(train rows, validation rows)] over them (story_folds or chunk_folds);
+    X_test: (test rows, features); Y_test: (test rows, voxels), the repeat-averaged test
+    response. Y_test is only used to compute r: alpha choice and prediction never see it.
     """
-    if sum(story_rows) != X_train.shape[0]:
-        raise ValueError(f"story_rows sum to {sum(story_rows)} but X_train has {X_train.shape[0]} rows")
     _check_rows(X_test, Y_test)
-    folds = story_folds(story_rows, n_folds)
-    alpha, cv_score, _ = select_alphas(X_train, Y_train, folds, alphas, voxel_batch=voxel_batch, backend=backend)
+    alpha, cv_score, _ = select_alphas(X_train, Y_train, folds, alphas, metric=metric, voxel_batch=voxel_batch,
+                                       backend=backend)
     prediction = ridge_predict(X_train, Y_train, X_test, alpha, voxel_batch=voxel_batch, backend=backend)
     return EncodingResult(
         r=pearson_r(prediction, Y_test).astype(np.float32),
@@ -186,6 +216,17 @@ def fit_encoding_model(
         cv_score=cv_score.astype(np.float32),
         prediction=prediction,
     )
+
+
+def _score(prediction, target, metric: str, xp) -> np.ndarray:
+    """Validation score per voxel (float64 numpy) of a (rows, voxels) prediction."""
+    if metric == "correlation":
+        return _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
+    y = xp.to_numpy(target).astype(np.float64)
+    residual_var = (y - xp.to_numpy(prediction).astype(np.float64)).var(0)
+    assumed_var = (1.0 + y.var(0)) / 2.0
+    rsq = 1.0 - residual_var / assumed_var
+    return np.nan_to_num(np.sign(rsq) * np.sqrt(np.abs(rsq)))
 
 
 def _r_parts(a, b):
@@ -232,10 +273,11 @@ def _check_rows(X, Y):
         raise ValueError(f"features have {X.shape[0]} rows but responses have {Y.shape[0]}")
 
 
+BACKENDS = ("numpy", "torch", "torch_cuda", "torch_mps", "cupy")  # himalaya's backend modules braintune supports
+
+
 def _backend(name: str):
     """The himalaya backend module called ``name``, without changing himalaya's global backend."""
-    from himalaya.backend._utils import ALL_BACKENDS
-
-    if name not in ALL_BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(ALL_BACKENDS)}")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     return importlib.import_module(f"himalaya.backend.{name}")

@@ -1,4 +1,4 @@
-"""Noise-ceiling-normalised alignment, summarised per ROI group and across participants.
+"""Noise-ceiling-normalised alignment, summarised per ROI group.
 
 Table columns (one row per participant x model x layer x ROI):
     participant, model, layer, roi, alignment, alignment_sem, n_voxels
@@ -14,13 +14,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-DEFAULT_THRESHOLD = 0.05
 WHOLE_CORTEX = "whole_cortex"
 TABLE_COLUMNS = ["participant", "model", "layer", "roi", "alignment", "alignment_sem", "n_voxels"]
-AGGREGATE_COLUMNS = ["model", "layer", "roi", "alignment", "alignment_sem", "n_participants"]
 
 
-def normalised_alignment(r: np.ndarray, ceiling: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def normalised_alignment(r: np.ndarray, ceiling: np.ndarray, threshold: float) -> np.ndarray:
     """r / CCmax per voxel; NaN where the ceiling does not exceed ``threshold``.
 
     r, ceiling: (voxels,). Returns (voxels,) float32.
@@ -45,7 +43,7 @@ def roi_table(
     participant: str,
     model: str,
     layer: int,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float,
 ) -> pd.DataFrame:
     """Mean normalised alignment per ROI group plus the whole cortex (see module docstring).
 
@@ -61,24 +59,6 @@ def roi_table(
         mean, sem = _mean_sem(kept)
         rows.append((participant, model, int(layer), roi, mean, sem, len(kept)))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
-
-
-def aggregate_participants(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error across participants per (model, layer, roi): Figure 1's numbers.
-
-    table: rows as written by roi_table. Participants with no voxel in an ROI (NaN
-    alignment) do not count for it.
-    """
-    missing = set(TABLE_COLUMNS) - set(table.columns)
-    if missing:
-        raise ValueError(f"alignment table lacks columns {sorted(missing)}")
-    rows = []
-    for (model, layer, roi), group in table.groupby(["model", "layer", "roi"], sort=True):
-        values = group["alignment"].to_numpy(dtype=np.float64)
-        values = values[np.isfinite(values)]
-        mean, sem = _mean_sem(values)
-        rows.append((model, layer, roi, mean, sem, len(values)))
-    return pd.DataFrame(rows, columns=AGGREGATE_COLUMNS)
 
 
 def check_roi_indices(rois: Mapping[str, np.ndarray], n_voxels: int) -> None:

@@ -1,23 +1,11 @@
 """Hidden states of speech encoders, layer by layer, on the fMRI clock."""
 
-from braintune.features.cache import FeatureCache
-from braintune.features.extraction import Scheme, extract, fast_features, reference_features, step_ends
-from braintune.features.resample import lanczos_kernel, lanczos_matrix, lanczos_resample, make_delayed, zscore
-from braintune.features.stories import step_features, story_tr_features, tr_features
+from braintune._lazy import lazy_exports
 
-__all__ = [
-    "FeatureCache",
-    "Scheme",
-    "extract",
-    "fast_features",
-    "lanczos_kernel",
-    "lanczos_matrix",
-    "lanczos_resample",
-    "make_delayed",
-    "reference_features",
-    "step_ends",
-    "step_features",
-    "story_tr_features",
-    "tr_features",
-    "zscore",
-]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "Scheme": "braintune.features.settings",
+    "FeatureCache": "braintune.features.cache",
+    **dict.fromkeys(("extract", "fast_features", "reference_features", "step_ends"), "braintune.features.extraction"),
+    **dict.fromkeys(("lanczos_kernel", "lanczos_matrix", "lanczos_resample", "make_delayed"), "braintune.features.resample"),
+    **dict.fromkeys(("step_features", "story_tr_features", "tr_features"), "braintune.features.stories"),
+})

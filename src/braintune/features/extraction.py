@@ -25,63 +25,17 @@ frames' are exactly their window's), and later windows reuse them as context.
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from braintune.errors import ConfigError
+from braintune.data.audio import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, to_samples
+from braintune.features.settings import Scheme
 from braintune.models import hidden_states
-from braintune.models.encoders import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, model_input
+from braintune.models.encoders import model_input
+from braintune.progress import tqdm
 
-SCHEMES = ("fast", "reference")
 FAST_PLAN = 2  # version of the fast scheme, part of the cache key: 2 = stride shrunk at the start, CNN run once
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """How features are sampled along a story (times in seconds).
-
-    name: "reference" (one context-long window per step) or "fast" (see module docstring).
-    step: spacing of the output times. context: audio before each kept frame.
-    chunk: fast only — stride of its windows, and the most audio a kept frame sees after it.
-    bf16: run the transformer blocks under bfloat16 autocast (weights stay as loaded).
-    batch_size: fast only — equal-length windows per forward pass (results equal up to rounding).
-    """
-
-    name: str = "fast"
-    step: float = 0.1
-    context: float = 16.0
-    chunk: float = 0.8
-    bf16: bool = False
-    batch_size: int = 4
-
-    def __post_init__(self):
-        if self.name not in SCHEMES:
-            raise ConfigError(f"scheme must be one of {SCHEMES}, not {self.name!r}")
-        if not (self.step > 0 and _samples(self.step) > 0):
-            raise ConfigError(f"step must be positive, not {self.step}")
-        if _samples(self.context) < RECEPTIVE_FIELD:
-            raise ConfigError(f"context must be at least {RECEPTIVE_FIELD / SAMPLE_RATE} s, not {self.context}")
-        if self.name == "fast" and (self.chunk <= 0 or _samples(self.chunk) % HOP):
-            raise ConfigError(f"chunk must be a positive multiple of {HOP / SAMPLE_RATE} s, not {self.chunk}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
-
-    def settings(self) -> dict:
-        """The fields that change the features (what a cache is keyed on)."""
-        out = asdict(self)
-        del out["batch_size"]
-        if self.name == "reference":
-            del out["chunk"]
-        else:
-            out["plan"] = FAST_PLAN
-        return out
-
-
-def _samples(seconds: float) -> int:
-    return int(round(seconds * SAMPLE_RATE))
 
 
 def step_ends(n_samples: int, step: float) -> np.ndarray:
@@ -139,7 +93,7 @@ def reference_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The causal sliding window. audio (samples,) 16 kHz -> times (steps,) s, features (layers, steps, hidden)."""
     ends = step_ends(len(audio), scheme.step)
-    context = _samples(scheme.context)
+    context = to_samples(scheme.context)
     features = _empty(model, len(ends))
     for i, end in enumerate(tqdm(ends, desc=desc, unit="step", disable=not progress, leave=False)):
         window = audio[max(0, end - context) : end]
@@ -156,7 +110,7 @@ def fast_windows(n_samples: int, scheme: Scheme) -> list[tuple[int, int, np.ndar
     ends = step_ends(n_samples, scheme.step)
     frame = (ends - RECEPTIVE_FIELD) // HOP  # latest frame that ends by each step (global index)
     frame_end = frame * HOP + RECEPTIVE_FIELD
-    chunk, context = _samples(scheme.chunk), _samples(scheme.context)
+    chunk, context = to_samples(scheme.chunk), to_samples(scheme.context)
     plan, previous = [], 0
     while previous < n_samples:
         stride = max(HOP, chunk * min(previous, context) // context // HOP * HOP)
@@ -245,5 +199,5 @@ def extract(
     model, audio: np.ndarray, scheme: Scheme, desc: str | None = None, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features of one story by `scheme`: times (steps,) s after audio onset, features (layers, steps, hidden) float32."""
-    run = reference_features if scheme.name == "reference" else fast_features
+    run = reference_features if scheme.scheme == "reference" else fast_features
     return run(model, np.asarray(audio, dtype=np.float32), scheme, desc=desc, progress=progress)

@@ -35,14 +35,6 @@ def lanczos_resample(
     return np.matmul(weights, np.asarray(x, dtype=np.float32))
 
 
-def zscore(x: np.ndarray, axis: int = -2) -> np.ndarray:
-    """Zero mean, unit variance along `axis` (time); constant columns become 0. -> float32"""
-    x = np.asarray(x, dtype=np.float32)
-    mean = x.mean(axis=axis, keepdims=True)
-    std = x.std(axis=axis, keepdims=True)
-    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-
-
 def make_delayed(x: np.ndarray, delays: tuple[int, ...] = (1, 2, 3, 4)) -> np.ndarray:
     """FIR copies of one story's features: x (..., rows, features) -> (..., rows, features*len(delays)).
 

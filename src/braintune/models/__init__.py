@@ -12,11 +12,14 @@ from braintune.models.encoders import (
     load_encoder,
     model_identity,
     model_input,
+    model_source,
     model_tag,
     normalizes_input,
     num_frames,
+    num_layers,
     resolve_device,
     save_tiny_model,
+    select_layers,
     tiny_config,
 )
 
@@ -28,10 +31,13 @@ __all__ = [
     "load_encoder",
     "model_identity",
     "model_input",
+    "model_source",
     "model_tag",
     "normalizes_input",
     "num_frames",
+    "num_layers",
     "resolve_device",
     "save_tiny_model",
+    "select_layers",
     "tiny_config",
 ]

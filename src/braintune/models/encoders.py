@@ -20,13 +20,11 @@ from pathlib import Path
 import torch
 import transformers
 
+from braintune.data.audio import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, num_frames  # noqa: F401 (re-exported)
 from braintune.errors import ConfigError, ModelNotAvailable
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-RECEPTIVE_FIELD = 400  # samples seen by one frame of the CNN feature encoder
-HOP = 320  # samples between frames (50 Hz)
 
 FAMILIES = {
     "wav2vec2": transformers.Wav2Vec2Config,
@@ -43,11 +41,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def num_frames(n_samples: int) -> int:
-    """Frames the CNN feature encoder gives for `n_samples` samples: 1 + (n - 400) // 320 (0 if too short)."""
-    return max(0, 1 + (n_samples - RECEPTIVE_FIELD) // HOP)
 
 
 def tiny_config(family: str = "wav2vec2") -> transformers.PretrainedConfig:
@@ -124,6 +117,37 @@ def _not_available(id_or_path: str, reason: str) -> ModelNotAvailable:
     )
 
 
+def model_source(id_or_path: str) -> tuple[str, str | None]:
+    """Where a model's weights come from, without loading them: ("preset", its config as JSON)
+    for "tiny:<family>", ("folder", path) for a local folder, ("hub", cached snapshot folder
+    or None) for a hub id."""
+    name = str(id_or_path)
+    if name.startswith("tiny:"):
+        return "preset", tiny_config(name.removeprefix("tiny:")).to_json_string()
+    if os.path.isdir(name):
+        return "folder", str(Path(name).resolve())
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json") if _HUB_ID.match(name) else None
+    return "hub", str(Path(found).parent) if isinstance(found, str) else None
+
+
+def num_layers(id_or_path: str | os.PathLike) -> int:
+    """Hidden states a model gives (transformer blocks + 1), read from its config without loading weights."""
+    kind, where = model_source(str(id_or_path))
+    if kind == "preset":
+        return tiny_config(str(id_or_path).removeprefix("tiny:")).num_hidden_layers + 1
+    if where is None:
+        raise _not_available(str(id_or_path), "is neither a local folder nor in the local Hugging Face cache")
+    path = Path(where) / "config.json"
+    try:
+        return int(json.loads(path.read_text())["num_hidden_layers"]) + 1
+    except FileNotFoundError:
+        raise ModelNotAvailable(f"{where}: folder has no config.json (save models with save_pretrained())") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelNotAvailable(f"{path}: not a speech-encoder config ({exc})") from None
+
+
 def load_encoder(
     id_or_path: str | os.PathLike, dtype: str = "float32", device: str | torch.device | None = None
 ) -> transformers.PreTrainedModel:
@@ -191,6 +215,23 @@ def hidden_states(model: transformers.PreTrainedModel, waveforms: torch.Tensor) 
     x = model_input(model, waveforms.to(device=param.device, dtype=torch.float32))
     out = model(input_values=x.to(param.dtype), output_hidden_states=True)
     return [*out.hidden_states[:-1], out.last_hidden_state]
+
+
+def select_layers(layers, n_layers: int) -> list[int]:
+    """Layer indices from a layer setting: "all" or None -> 0..n_layers-1; a list of indices or
+    "layer_k" names -> those indices. Anything else, or an index outside 0..n_layers-1, is a ConfigError."""
+    if layers is None or layers == "all":
+        return list(range(n_layers))
+    if isinstance(layers, (str, int)) or not all(isinstance(k, (int, str)) and not isinstance(k, bool) for k in layers):
+        raise ConfigError(f"layers: 'all' or a list of layer indices, got {layers!r}")
+    try:
+        indices = [int(str(k).removeprefix("layer_")) for k in layers]
+    except ValueError:
+        raise ConfigError(f"layers: 'all' or a list of layer indices, got {layers!r}") from None
+    bad = [k for k in indices if not 0 <= k < n_layers]
+    if bad:
+        raise ConfigError(f"layers {bad} out of range: the model has layers 0..{n_layers - 1}")
+    return indices
 
 
 def layer_names(model: transformers.PreTrainedModel) -> list[str]:

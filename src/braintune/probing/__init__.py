@@ -1,19 +1,13 @@
 """Linear probes per layer: MFCC (TIMIT), word identity (Speech Commands), phonemes and
 sentence type (TIMIT). Uses data and models."""
 
-from braintune.probing.features import ItemSet, LayerFeatures, extract, mfcc_frames
-from braintune.probing.probes import ProbeResult, Split, classifier_probe, multilabel_probe, ridge_probe
-from braintune.probing.run import (
-    TASKS,
-    carve_validation_speakers,
-    run_probes,
-    speech_commands_probe_data,
-    timit_probe_data,
-    write_table,
-)
+from braintune._lazy import lazy_exports
 
-__all__ = [
-    "ItemSet", "LayerFeatures", "ProbeResult", "Split", "TASKS", "carve_validation_speakers", "classifier_probe",
-    "extract", "mfcc_frames", "multilabel_probe", "ridge_probe", "run_probes", "speech_commands_probe_data",
-    "timit_probe_data", "write_table",
-]
+__getattr__, __all__ = lazy_exports(__name__, {
+    **dict.fromkeys(("TASKS", "ProbeSettings"), "braintune.probing.settings"),
+    **dict.fromkeys(("ItemSet", "LayerFeatures", "extract", "mfcc_frames"), "braintune.probing.features"),
+    **dict.fromkeys(("ProbeResult", "Split", "classifier_probe", "multilabel_probe", "ridge_probe"),
+                    "braintune.probing.probes"),
+    **dict.fromkeys(("carve_validation_speakers", "run_probes", "speech_commands_probe_data", "timit_probe_data",
+                     "write_table"), "braintune.probing.run"),
+})

@@ -21,20 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from braintune.progress import tqdm
 
 from braintune import models
 from braintune.data import speech_commands, timit
 from braintune.errors import ConfigError
 from braintune.io import write_table
+from braintune.data.audio import FRAME_RATE, HOP, RECEPTIVE_FIELD
 from braintune.probing.features import ItemSet, LayerFeatures, extract
 from braintune.probing.probes import ProbeResult, Split, classifier_probe, multilabel_probe, ridge_probe
+from braintune.probing.settings import TASKS, TIMIT_TASKS, ProbeSettings
 
 log = logging.getLogger(__name__)
 
-TASKS = ("mfcc", "words", "phonemes", "sentence-type")
-TIMIT_TASKS = ("mfcc", "phonemes", "sentence-type")
-HOP, RECEPTIVE_FIELD, FRAME_RATE = 320, 400, 50
 COLUMNS = ["model", "layer", "task", "metric", "value"]
 
 
@@ -160,42 +159,33 @@ def _timit_probe(task: str, feats: LayerFeatures, data: TimitProbeData, layer: i
     return classifier_probe(np.asarray(pooled[:n]), types, data.split_of(np.arange(n)), seed=seed)
 
 
-def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
-               speech_commands_root: str | Path | None = None, out_dir: str | Path | None = None,
-               cache_dir: str | Path | None = None, layers: list[int] | None = None, seed: int = 0,
-               segment_seconds: float | None = None, frames_per_utterance: int | None = 20,
-               timit_test_set: str = "test", validation_fraction: float = 0.1, batch_size: int = 16,
-               device: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Probe every layer of `model` (an id, a folder or a loaded encoder) on `tasks`.
+def run_probes(model, timit_root: str | Path | None = None, speech_commands_root: str | Path | None = None,
+               out_dir: str | Path | None = None, cache_dir: str | Path | None = None, layers="all",
+               settings: ProbeSettings = ProbeSettings(), seed: int = 0, device: str | None = None,
+               progress: bool = True) -> pd.DataFrame:
+    """Probe the layers of `model` (an id, a folder or a loaded encoder) on `settings.tasks`.
 
     Returns a tidy table (model, layer, task, metric, value): metric "r2" for mfcc,
     "macro_f1" and "micro_f1" for the classifiers. Features are cached under `cache_dir`
     (default: <out_dir>/features, else a temporary folder). With `out_dir`, the table is
     also written as probes.csv and probes.parquet.
     """
-    tasks = list(tasks)
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        raise ConfigError(f"unknown probing task(s) {unknown}; choose from {list(TASKS)}")
-    if any(t in TIMIT_TASKS for t in tasks) and timit_root is None:
+    tasks = list(settings.tasks)
+    if settings.needs_timit and timit_root is None:
         raise ConfigError(f"tasks {[t for t in tasks if t in TIMIT_TASKS]} need a TIMIT folder")
-    if "words" in tasks and speech_commands_root is None:
+    if settings.needs_speech_commands and speech_commands_root is None:
         raise ConfigError("task 'words' needs a Speech Commands folder")
     encoder = models.load_encoder(model, device=device) if isinstance(model, (str, os.PathLike)) else model
     tag = models.model_tag(model)
-    n_layers = encoder.config.num_hidden_layers + 1
-    layers = list(range(n_layers)) if layers is None else list(layers)
-    bad = [k for k in layers if not 0 <= k < n_layers]
-    if bad:
-        raise ConfigError(f"layers {bad} out of range: {tag} has layers 0..{n_layers - 1}")
+    layers = models.select_layers(layers, encoder.config.num_hidden_layers + 1)
     with tempfile.TemporaryDirectory(prefix="braintune-probe-") as scratch:
         cache = Path(cache_dir if cache_dir is not None else Path(out_dir) / "features" if out_dir else scratch)
         rows = []
         timit_tasks = [t for t in tasks if t in TIMIT_TASKS]
         if timit_tasks:
-            data = timit_probe_data(timit_root, timit_test_set, segment_seconds, frames_per_utterance,
-                                    validation_fraction, seed)
-            feats = extract(encoder, data.items, cache, batch_size, progress)
+            data = timit_probe_data(timit_root, settings.timit_test_set, settings.segment_seconds,
+                                    settings.frames_per_utterance, settings.validation_fraction, seed)
+            feats = extract(encoder, data.items, cache, settings.batch_size, progress)
             for task in timit_tasks:
                 for layer in tqdm(layers, desc=f"probe {task}", unit="layer", disable=not progress):
                     result = _timit_probe(task, feats, data, layer, seed)
@@ -203,7 +193,7 @@ def run_probes(model, tasks=TASKS, timit_root: str | Path | None = None,
                     rows += [(tag, layer, task, m, v) for m, v in result.scores.items()]
         if "words" in tasks:
             sc = speech_commands_probe_data(speech_commands_root)
-            feats = extract(encoder, sc.items, cache, batch_size, progress)
+            feats = extract(encoder, sc.items, cache, settings.batch_size, progress)
             for layer in tqdm(layers, desc="probe words", unit="layer", disable=not progress):
                 result = classifier_probe(np.asarray(feats.pooled(layer)), sc.labels, sc.split, seed=seed)
                 log.debug("%s words layer %d: chosen on validation %s", tag, layer, result.chosen)

@@ -1,72 +1,45 @@
-"""Study configs: YAML files validated against a schema, with `key=value` overrides.
+"""Study configs: YAML files read into the settings owners, with `key=value` overrides.
 
 A study config names the models, the participants, the data folders, the stages to run
-and each stage's settings. Unknown keys and bad values raise `ConfigError` naming the key.
-The resolved config (defaults filled in, overrides applied) is what a run saves and what
-cache keys are computed from.
+and each stage's settings. Each section is one owner, defined beside the code that uses
+it (braintune.settings): `split` (braintune.data.ds003020.SplitSettings), `features`
+(braintune.features.Scheme), `align` (braintune.alignment.AlignSettings), `tune`
+(braintune.tuning.TuneSettings), `probe` (braintune.probing.ProbeSettings), `executor`.
+Every value is checked when the config loads: unknown keys and bad values raise
+`ConfigError` naming the key. The resolved config (defaults filled in, overrides applied,
+story lists resolved) is what a run saves and what cache keys are computed from.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from braintune.alignment.settings import AlignSettings
+from braintune.data.ds003020 import SplitSettings
 from braintune.errors import ConfigError
+from braintune.features.settings import Scheme
+from braintune.probing.settings import ProbeSettings
+from braintune.settings import from_mapping, to_dict
 from braintune.tuning.settings import TuneSettings
 
 STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
-PROBE_TASKS = ("mfcc", "words", "phonemes", "sentence-type")  # braintune.probing.TASKS (kept light to import)
 
 
-@dataclass
-class DataConfig:
-    """Data folders. `fmri` is in the ds003020 layout; the corpora in their original layouts."""
+@dataclass(frozen=True)
+class DataFolders:
+    """Data folders: `fmri` in the ds003020 layout, the corpora in their original layouts."""
 
-    fmri: str | None = None
-    timit: str | None = None
-    speech_commands: str | None = None
-    test_story: str = "wheretheressmoke"
-    validation_story: str = "stagefright"
+    fmri: str | None = field(default=None, metadata={"help": "ds003020 root (stimuli/, derivative/)"})
+    timit: str | None = field(default=None, metadata={"help": "TIMIT root (TRAIN/, TEST/)"})
+    speech_commands: str | None = field(default=None, metadata={"help": "Speech Commands v0.02 root"})
 
 
-@dataclass
-class FeaturesConfig:
-    """How hidden states become TR-rate features (see braintune.features.Scheme).
-
-    Every `step_seconds` the model hears the `context_seconds` of audio before; "fast"
-    advances windows by `chunk_seconds` and keeps all their final frames.
-    """
-
-    scheme: str = "fast"  # "fast" | "reference"
-    dtype: str = "float32"  # "float32" | "bfloat16"
-    delays: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
-    context_seconds: float = 16.0
-    step_seconds: float = 0.1
-    chunk_seconds: float = 0.8  # braintune.features.Scheme.chunk
-
-
-@dataclass
-class AlignConfig:
-    """Ridge encoding models (see braintune.encoding)."""
-
-    # braintune.encoding.DEFAULT_ALPHAS: 10 log-spaced from 1e1 to 1e4 (himalaya's convention, penalty α‖β‖²)
-    alphas: list[float] = field(default_factory=lambda: [float(10 ** (1 + k / 3)) for k in range(10)])
-    ceiling_threshold: float = 0.05
-    n_folds: int = 5
-
-
-@dataclass
-class ProbeConfig:
-    """Downstream probes (see braintune.probing)."""
-
-    tasks: list[str] = field(default_factory=lambda: list(PROBE_TASKS))
-
-
-@dataclass
+@dataclass(frozen=True)
 class ExecutorConfig:
     """Where cells run: "local" (this process) or "slurm" (submitit jobs).
 
@@ -80,10 +53,14 @@ class ExecutorConfig:
     cpus_per_job: int = 8
     mem_gb: int = 64
     time_minutes: int = 24 * 60
-    folder: str | None = None  # submitit logs; default RUN/slurm
+    folder: str | None = None  # submitit logs; default RUN/submitit
+
+    def __post_init__(self):
+        if self.name not in ("local", "slurm"):
+            raise ConfigError(f"name: 'local' or 'slurm', got {self.name!r}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudyConfig:
     """A whole study: the grid models × participants and the stages over it."""
 
@@ -91,108 +68,58 @@ class StudyConfig:
     out: str = "runs/study"
     models: list[str] = field(default_factory=list)
     participants: list[str] = field(default_factory=list)
-    layers: Any = "all"  # "all" or a list of layer indices
+    layers: str | list[int] = "all"
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     seed: int = 0
     device: str | None = None
-    data: DataConfig = field(default_factory=DataConfig)
-    features: FeaturesConfig = field(default_factory=FeaturesConfig)
-    align: AlignConfig = field(default_factory=AlignConfig)
+    data: DataFolders = field(default_factory=DataFolders)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    features: Scheme = field(default_factory=Scheme)
+    align: AlignSettings = field(default_factory=AlignSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)  # the paper's defaults
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self):
+        bad = [s for s in self.stages if s not in STAGES]
+        if bad:
+            raise ConfigError(f"stages: unknown stage(s) {bad}; choose from {list(STAGES)}")
+        if isinstance(self.layers, str) and self.layers != "all":
+            raise ConfigError(f"layers: 'all' or a list of layer indices, got {self.layers!r}")
+        if not isinstance(self.layers, str) and (not self.layers or any(k < 0 for k in self.layers)):
+            raise ConfigError(f"layers: 'all' or a non-empty list of layer indices >= 0, got {self.layers!r}")
+
+    def tune_settings(self) -> TuneSettings:
+        """The tuning settings of every tune cell: the `tune` section with the study's seed and device."""
+        return dataclasses.replace(self.tune, seed=self.seed, device=self.device)
 
     def to_dict(self) -> dict:
         """Plain nested dict; tune settings the study sets itself are left out."""
-        out = asdict(self)
-        for key in _STUDY_LEVEL[TuneSettings]:
+        out = to_dict(self)
+        for key in _STUDY_LEVEL:
             out["tune"].pop(key)
         return out
 
 
 # TuneSettings fields that the study sets for every tune cell from its own keys
-_STUDY_LEVEL = {TuneSettings: {"validation_story": "data.validation_story", "seed": "seed", "device": "device"}}
-
-
-def _build(cls, values: dict, where: str):
-    """Instantiate dataclass `cls` from `values`, recursing into nested dataclasses."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)}"
-                          f" (known: {', '.join(sorted(known))})")
-    inherited = sorted(set(values) & set(_STUDY_LEVEL.get(cls, {})))
-    if inherited:
-        raise ConfigError(f"{where}{inherited[0]}: set at the study level ({_STUDY_LEVEL[cls][inherited[0]]}), not here")
-    kwargs = {}
-    for name, value in values.items():
-        default = known[name].default_factory() if callable(known[name].default_factory) else known[name].default
-        if is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, f"{where}{name}.")
-        else:
-            kwargs[name] = _check_type(value, default, f"{where}{name}")
-    return cls(**kwargs)
-
-
-def _check_type(value, default, key: str):
-    """Coerce `value` to the type of `default` where that is unambiguous; else ConfigError."""
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, str):  # YAML 1.1 reads 2e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-        return type(default)(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if isinstance(default, list):
-        if not isinstance(value, list):
-            value = [value]
-        return value
-    return value
+_STUDY_LEVEL = {"seed": "seed", "device": "device"}
 
 
 def _validate(cfg: StudyConfig) -> StudyConfig:
-    bad = [s for s in cfg.stages if s not in STAGES]
-    if bad:
-        raise ConfigError(f"stages: unknown stage(s) {bad}; choose from {list(STAGES)}")
+    """Checks that need several sections at once."""
     if not cfg.models:
         raise ConfigError("models: name at least one model (hub id, local folder, or tiny:<family>)")
-    needs_participants = {"tune", "align_pretrained", "align_tuned", "probe_tuned"} & set(cfg.stages)
-    if needs_participants and not cfg.participants:
-        raise ConfigError(f"participants: stages {sorted(needs_participants)} need at least one participant")
-    if needs_participants and not cfg.data.fmri:
+    stages = set(cfg.stages)
+    needs_fmri = {"tune", "align_pretrained", "align_tuned", "probe_tuned"} & stages
+    if needs_fmri and not cfg.participants:
+        raise ConfigError(f"participants: stages {sorted(needs_fmri)} need at least one participant")
+    if needs_fmri and not cfg.data.fmri:
         raise ConfigError("data.fmri: the fMRI folder (ds003020 layout) is needed by the chosen stages")
-    if cfg.layers != "all" and not (isinstance(cfg.layers, list) and all(isinstance(x, int) for x in cfg.layers)):
-        raise ConfigError(f"layers: 'all' or a list of layer indices, got {cfg.layers!r}")
-    if cfg.features.scheme not in ("fast", "reference"):
-        raise ConfigError(f"features.scheme: 'fast' or 'reference', got {cfg.features.scheme!r}")
-    if cfg.features.dtype not in ("float32", "bfloat16"):
-        raise ConfigError(f"features.dtype: 'float32' or 'bfloat16', got {cfg.features.dtype!r}")
-    bad = [t for t in cfg.probe.tasks if t not in PROBE_TASKS]
-    if bad:
-        raise ConfigError(f"probe.tasks: unknown task(s) {bad}; choose from {list(PROBE_TASKS)}")
-    if {"probe_pretrained", "probe_tuned"} & set(cfg.stages):
-        if {"mfcc", "phonemes", "sentence-type"} & set(cfg.probe.tasks) and not cfg.data.timit:
+    if {"probe_pretrained", "probe_tuned"} & stages:
+        if cfg.probe.needs_timit and not cfg.data.timit:
             raise ConfigError("data.timit: the TIMIT folder is needed by the probe tasks mfcc/phonemes/sentence-type")
-        if "words" in cfg.probe.tasks and not cfg.data.speech_commands:
+        if cfg.probe.needs_speech_commands and not cfg.data.speech_commands:
             raise ConfigError("data.speech_commands: the Speech Commands folder is needed by the probe task 'words'")
-    if cfg.executor.name not in ("local", "slurm"):
-        raise ConfigError(f"executor.name: 'local' or 'slurm', got {cfg.executor.name!r}")
-    if not 0 <= cfg.align.ceiling_threshold < 1:
-        raise ConfigError("align.ceiling_threshold: must lie in [0, 1)")
     return cfg
 
 
@@ -218,17 +145,22 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = (), raw: dict | None = None) -> StudyConfig:
-    """Read a study YAML (or take `raw`), apply overrides, validate, and return the config."""
+    """Read a study YAML (or take `raw`), apply overrides, check every setting, and return the config."""
     if raw is None:
         path = Path(path)
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such study config") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the study config ({exc})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     raw = apply_overrides(raw, list(overrides))
-    return _validate(_build(StudyConfig, raw, ""))
+    inherited = sorted(set((raw.get("tune") or {}) if isinstance(raw.get("tune"), dict) else {}) & set(_STUDY_LEVEL))
+    if inherited:
+        raise ConfigError(f"tune.{inherited[0]}: set at the study level ({_STUDY_LEVEL[inherited[0]]}), not here")
+    return _validate(from_mapping(StudyConfig, raw))
 
 
 def dump_config(cfg: StudyConfig) -> str:

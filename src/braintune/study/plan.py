@@ -1,31 +1,27 @@
 """The grid of a study: cells (stage × model × participant), their dependencies and cache keys.
 
-A cell's key is a hash of everything its output depends on: the stage, the model, the
-participant, the settings sections the stage reads, the data folders, and the keys of
-the cells it consumes (so retuning a model invalidates what was measured on it). A cell's
-folder carries the key's first characters, so a changed setting never resumes into the
-folder of another setting.
+A cell's key is derived from its stage's declaration (braintune.study.stages.STAGE_TABLE):
+a hash of the stage, the model (and its files), the participant, the result-changing
+fields of the config sections the stage reads, the participant's resolved story split,
+the fingerprints of the files it reads (braintune.fingerprint), and the keys of the cells
+it consumes (so retuning a model invalidates what was measured on it). Settings that do
+not change results (batch sizes, caches, devices, executors) are left out. A cell's folder
+carries the key's first characters, so a changed input never resumes into the folder of
+another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from braintune.fingerprint import files_fingerprint, model_fingerprint
 from braintune.models import model_tag
+from braintune.settings import result_settings
 from braintune.study.config import StudyConfig
-
-# Which config sections and data folders each stage's output depends on.
-_STAGE_INPUTS = {
-    "tune": ("tune", "fmri"),
-    "align_pretrained": ("features", "align", "layers", "fmri"),
-    "align_tuned": ("features", "align", "layers", "fmri"),
-    "probe_pretrained": ("probe", "layers", "corpora"),
-    "probe_tuned": ("probe", "layers", "corpora"),
-}
-NEEDS_TUNED = {"align_tuned", "probe_tuned"}
+from braintune.study.stages import STAGE_TABLE, Inputs
 
 
 @dataclass(frozen=True)
@@ -47,56 +43,79 @@ class Cell:
         return Path(run_dir) / "cells" / self.stage / model_tag(self.model) / f"{self.participant or 'all'}-{self.key[:10]}"
 
 
-def _inputs(cfg: StudyConfig, stage: str) -> dict:
-    chosen = {}
-    for name in _STAGE_INPUTS[stage]:
-        if name == "fmri":
-            chosen["fmri"] = [cfg.data.fmri, cfg.data.test_story, cfg.data.validation_story]
-        elif name == "corpora":
-            chosen["corpora"] = [cfg.data.timit, cfg.data.speech_commands]
-        elif name == "layers":
-            chosen["layers"] = cfg.layers
-        else:
-            chosen[name] = asdict(getattr(cfg, name))
-    return chosen
+def study_inputs(cfg: StudyConfig) -> Inputs:
+    """The fMRI folder and each participant's resolved story split (None without fMRI stages)."""
+    from braintune.data.ds003020 import Dataset, resolve_split
+
+    if not cfg.data.fmri or not cfg.participants or not any(STAGE_TABLE[s].per_participant for s in _stages(cfg)):
+        return Inputs(dataset=None, splits={})
+    dataset = Dataset(cfg.data.fmri)
+    return Inputs(dataset=dataset, splits=resolve_split(dataset, cfg.participants, cfg.split))
 
 
-def cell_key(stage: str, model: str, participant: str | None, cfg: StudyConfig, deps: tuple[Cell, ...]) -> str:
-    """sha256 over the stage's inputs (see module docstring)."""
+def _section(cfg: StudyConfig, name: str, cell: Cell, inputs: Inputs):
+    if name == "layers":
+        return cfg.layers
+    if name == "split":
+        return inputs.splits[cell.participant].to_dict()
+    if name == "tune":
+        return result_settings(cfg.tune_settings())
+    if name == "features":
+        return cfg.features.settings()
+    return result_settings(getattr(cfg, name))
+
+
+def cell_key(cell: Cell, cfg: StudyConfig, inputs: Inputs) -> str:
+    """sha256 over the stage's declared inputs (see module docstring)."""
+    stage = STAGE_TABLE[cell.stage]
+    root = inputs.dataset.root if inputs.dataset is not None and stage.per_participant else None
     payload = {
-        "stage": stage, "model": model, "participant": participant, "seed": cfg.seed,
-        "inputs": _inputs(cfg, stage), "deps": sorted(d.key for d in deps),
+        "stage": cell.stage, "model": cell.model, "model_files": model_fingerprint(cell.model),
+        "participant": cell.participant, "seed": cfg.seed,
+        "settings": {name: _section(cfg, name, cell, inputs) for name in stage.sections},
+        "files": files_fingerprint(stage.reads(cell, cfg, inputs), root),
+        "deps": sorted(d.key for d in cell.depends_on),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _cell(stage, model, participant, cfg, deps=()) -> Cell:
-    return Cell(stage, model, participant, cell_key(stage, model, participant, cfg, deps), tuple(deps))
+def _stages(cfg: StudyConfig) -> list[str]:
+    """The cell stages to plan: the configured ones, plus tune where a tuned model is measured."""
+    chosen = [s for s in cfg.stages if s in STAGE_TABLE]
+    if any(STAGE_TABLE[s].tuned for s in chosen) and "tune" not in chosen:
+        chosen.insert(0, "tune")
+    return chosen
 
 
-def plan_cells(cfg: StudyConfig) -> list[Cell]:
+def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
     """All cells of the study in dependency order (tune cells first).
 
     A stage that measures a tuned model pulls in the tune cell even when `tune` is not
     among the stages: it is then reused from the run folder's cache (or run if missing).
     """
-    stages = set(cfg.stages)
+    inputs = study_inputs(cfg) if inputs is None else inputs
+
+    def make(stage: str, model: str, participant: str | None, deps=()) -> Cell:
+        cell = Cell(stage, model, participant, depends_on=tuple(deps))
+        return Cell(stage, model, participant, cell_key(cell, cfg, inputs), tuple(deps))
+
+    stages = _stages(cfg)
     cells: list[Cell] = []
     tuned: dict[tuple[str, str], Cell] = {}
     for model in cfg.models:
-        for participant in cfg.participants:
-            if "tune" in stages or stages & NEEDS_TUNED:
-                tuned[model, participant] = _cell("tune", model, participant, cfg)
-                cells.append(tuned[model, participant])
+        for participant in cfg.participants if "tune" in stages else []:
+            tuned[model, participant] = make("tune", model, participant)
+            cells.append(tuned[model, participant])
     for model in cfg.models:
-        if "probe_pretrained" in stages:
-            cells.append(_cell("probe_pretrained", model, None, cfg))
-        for participant in cfg.participants:
-            if "align_pretrained" in stages:
-                cells.append(_cell("align_pretrained", model, participant, cfg))
-            for stage in ("align_tuned", "probe_tuned"):
-                if stage in stages:
-                    cells.append(_cell(stage, model, participant, cfg, (tuned[model, participant],)))
+        for stage in stages:
+            spec = STAGE_TABLE[stage]
+            if stage == "tune":
+                continue
+            if not spec.per_participant:
+                cells.append(make(stage, model, None))
+                continue
+            for participant in cfg.participants:
+                cells.append(make(stage, model, participant, (tuned[model, participant],) if spec.tuned else ()))
     return cells
 
 

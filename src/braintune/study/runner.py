@@ -2,7 +2,7 @@
 
 Run folder layout::
 
-    RUN/config.yaml                 the resolved config
+    RUN/config.yaml                 the resolved config (each participant's training stories written out)
     RUN/cells/<stage>/<model>/<participant>-<key>/   one folder per cell; done.json marks it finished
     RUN/cache/features/             hidden-state caches shared by the cells
     RUN/tables/alignment.csv|parquet, RUN/tables/probing.csv|parquet
@@ -12,6 +12,7 @@ Run folder layout::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,12 +21,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from braintune.errors import ConfigError
 from braintune.io import write_atomic, write_table
+from braintune.progress import tqdm
 from braintune.study.config import StudyConfig, dump_config, load_config
-from braintune.study.plan import Cell, plan_cells, waves
+from braintune.study.plan import Cell, plan_cells, study_inputs, waves
 from braintune.study.stages import RUNNERS
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,12 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     executor = executor or cfg.executor.name
     if executor not in ("local", "local-processes", "slurm"):
         raise ConfigError(f"executor: 'local', 'local-processes' or 'slurm', got {executor!r}")
+    inputs = study_inputs(cfg)
+    if inputs.splits:
+        cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     run_dir = prepare_run(cfg)
     _log_to_file(run_dir / "study.log")
-    cells = plan_cells(cfg)
+    cells = plan_cells(cfg, inputs)
     todo = [c for c in cells if not is_done(c, run_dir)]
     log.info("study %s: %d cells, %d cached, %d to run (%s)", cfg.name, len(cells), len(cells) - len(todo), len(todo), executor)
     with tqdm(total=len(cells), desc=f"study {cfg.name}", unit="cell", initial=len(cells) - len(todo)) as bar:

@@ -1,4 +1,8 @@
-"""What each kind of cell does: thin calls into the stage libraries.
+"""The stage table: what each kind of cell runs, which settings and files it reads.
+
+Each stage declares its inputs once (``Stage``): the config sections whose result-changing
+fields it uses, and the files it reads. A cell's cache key is derived from that declaration
+(braintune.study.plan.cell_key), so it covers exactly what changes the cell's result.
 
 Every runner takes (cell, config, run folder, cell folder) and leaves its outputs in the
 cell folder; alignment and probing cells leave `table.csv` with a `variant` column
@@ -7,20 +11,49 @@ cell folder; alignment and probing cells leave `table.csv` with a `variant` colu
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from braintune.io import write_atomic
 from braintune.study.config import StudyConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the stages of one study read: the fMRI folder, its resolved splits, the corpora."""
+
+    dataset: object | None  # braintune.data.ds003020.Dataset
+    splits: dict  # participant -> StorySplit
+
+    def fmri_files(self, participant: str, stories: list[str], rois: bool) -> list[Path]:
+        ds = self.dataset
+        files = [ds.respdict_path, *(ds.response_path(participant, s) for s in stories),
+                 *(ds.audio_path(s) for s in stories)]
+        return files + [ds.roi_path(participant)] if rois else files
+
+
+def _tune_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
+    split = inputs.splits[cell.participant]
+    return inputs.fmri_files(cell.participant, [*split.train, split.validation, split.test], rois=False)
+
+
+def _align_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
+    split = inputs.splits[cell.participant]
+    return inputs.fmri_files(cell.participant, [*split.train, split.test], rois=True)
+
+
+def _probe_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
+    roots = [cfg.data.timit] if cfg.probe.needs_timit else []
+    roots += [cfg.data.speech_commands] if cfg.probe.needs_speech_commands else []
+    return [p for root in roots for p in sorted(Path(root).rglob("*")) if p.is_file()]
 
 
 def tuned_backbone(cell, run_dir: Path) -> Path:
@@ -29,14 +62,17 @@ def tuned_backbone(cell, run_dir: Path) -> Path:
     return tune_cell.folder(run_dir) / "backbone"
 
 
-def _layers(cfg: StudyConfig):
-    return None if cfg.layers == "all" else list(cfg.layers)
-
-
 def _dataset(cfg: StudyConfig):
     from braintune.data.ds003020 import Dataset
 
-    return Dataset(cfg.data.fmri, test_story=cfg.data.test_story, validation_story=cfg.data.validation_story)
+    return Dataset(cfg.data.fmri)
+
+
+def _split(cfg: StudyConfig, participant: str):
+    """The participant's split from the run's resolved config (its story lists are written out)."""
+    from braintune.data.ds003020 import resolve_split
+
+    return resolve_split(_dataset(cfg), cfg.participants, cfg.split)[participant]
 
 
 def _write_table(table: pd.DataFrame, folder: Path) -> None:
@@ -50,33 +86,36 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     job was started with one task per GPU (WORLD_SIZE is set); elsewhere the same tune
     command runs under torchrun.
     """
-    settings = dataclasses.replace(cfg.tune, validation_story=cfg.data.validation_story, seed=cfg.seed,
-                                   device=cfg.device)
+    import os
+
+    settings = cfg.tune_settings()
     gpus = cfg.executor.gpus_per_job
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
-        settings_file = write_atomic(folder / "tune_settings.yaml", yaml.safe_dump(settings.to_dict()))
+        split = _split(cfg, cell.participant)
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={gpus}", "-m", "braintune", "tune",
                "--data", cfg.data.fmri, "--subject", cell.participant, "--model", cell.model, "--out", str(folder),
-               "--config", str(settings_file), "--resume"]
+               "--test-story", split.test, "--validation-story", split.validation,
+               "--train-stories", *split.train, "--resume"]
+        for name, value in settings.to_dict().items():
+            if value is not None and not isinstance(value, bool):
+                cmd += ["--" + name.replace("_", "-"), str(value)]
+            elif isinstance(value, bool):
+                cmd += ["--" + ("" if value else "no-") + name.replace("_", "-")]
         log.info("running %s", " ".join(cmd))
         subprocess.run(cmd, check=True)
         return
     from braintune.tuning import tune
 
-    tune(_dataset(cfg), cell.participant, cell.model, folder, settings, resume=True)
+    tune(_dataset(cfg), cell.participant, cell.model, folder, settings, split=_split(cfg, cell.participant), resume=True)
 
 
 def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
-    from braintune.features import Scheme
-    from braintune.alignment.run import align_model
+    from braintune.alignment import align_model
 
-    f = cfg.features
     table = align_model(
-        _dataset(cfg), str(model), cell.participant, folder / "voxels", tag=cell.model,
-        cache_dir=run_dir / "cache" / "features",
-        scheme=Scheme(name=f.scheme, step=f.step_seconds, context=f.context_seconds, chunk=f.chunk_seconds),
-        dtype=f.dtype, delays=f.delays, layers=_layers(cfg), alphas=cfg.align.alphas,
-        threshold=cfg.align.ceiling_threshold, n_folds=cfg.align.n_folds, device=cfg.device,
+        _dataset(cfg), str(model), cell.participant, _split(cfg, cell.participant), run_dir / "cache" / "alignment",
+        tag=cell.model, cache_dir=run_dir / "cache" / "features", scheme=cfg.features, settings=cfg.align,
+        layers=cfg.layers, device=cfg.device,
     )
     table = table.rename(columns={"alignment_sem": "sem"})
     table.insert(1, "variant", variant)
@@ -95,8 +134,8 @@ def _run_probe(cell, cfg: StudyConfig, folder: Path, model, variant: str) -> Non
     from braintune.probing import run_probes
 
     table = run_probes(
-        str(model), tasks=cfg.probe.tasks, timit_root=cfg.data.timit, speech_commands_root=cfg.data.speech_commands,
-        cache_dir=folder / "features", layers=_layers(cfg), seed=cfg.seed, device=cfg.device,
+        str(model), timit_root=cfg.data.timit, speech_commands_root=cfg.data.speech_commands,
+        cache_dir=folder / "features", layers=cfg.layers, settings=cfg.probe, seed=cfg.seed, device=cfg.device,
     )
     table["model"] = cell.model
     table.insert(1, "variant", variant)
@@ -112,10 +151,22 @@ def run_probe_tuned(cell, cfg, run_dir, folder):
     _run_probe(cell, cfg, folder, tuned_backbone(cell, run_dir), "tuned")
 
 
-RUNNERS = {
-    "tune": run_tune,
-    "align_pretrained": run_align_pretrained,
-    "align_tuned": run_align_tuned,
-    "probe_pretrained": run_probe_pretrained,
-    "probe_tuned": run_probe_tuned,
+@dataclass(frozen=True)
+class Stage:
+    """One kind of cell: its runner and the inputs its result depends on."""
+
+    run: Callable
+    sections: tuple[str, ...]  # config sections (owners) whose result-changing fields it uses
+    reads: Callable  # (cell, config, Inputs) -> files it reads
+    tuned: bool = False  # measures the model brain-tuned on the cell's participant
+    per_participant: bool = True
+
+
+STAGE_TABLE = {
+    "tune": Stage(run_tune, ("tune", "split"), _tune_reads),
+    "align_pretrained": Stage(run_align_pretrained, ("features", "align", "layers", "split"), _align_reads),
+    "align_tuned": Stage(run_align_tuned, ("features", "align", "layers", "split"), _align_reads, tuned=True),
+    "probe_pretrained": Stage(run_probe_pretrained, ("probe", "layers"), _probe_reads, per_participant=False),
+    "probe_tuned": Stage(run_probe_tuned, ("probe", "layers"), _probe_reads, tuned=True),
 }
+RUNNERS = {name: stage.run for name, stage in STAGE_TABLE.items()}

@@ -23,8 +23,15 @@ windows learns them; it did not learn a syllable count, nor a fixed random embed
 word type (which asks for the identity of ~270 words). Centring makes the track contrast
 word against word rather than mark speech against silence, which the envelope already gives.
 
+Acquisition (stated here, not borrowed from the reader, so that a reader bug and a simulator
+bug cannot cancel; the dataset's documented protocol): the scanner takes one volume every
+TR seconds, the sound starts SOUND_ONSET = 10 s after the first volume, a volume's response
+is sampled at the middle of its acquisition, respdict.json counts the volumes of the run,
+the last MISSING_VOLUMES = 5 of which are absent from the files, and the preprocessing drops
+the first 10 and the last 5 of the rest (``acquired_row_times``).
+
 Per story, features live on a 0.1 s grid, are z-scored, convolved with the SPM canonical
-haemodynamic response and sampled at the response rows (``response_row_times``). A
+haemodynamic response and sampled at the response rows' times. A
 voxel's signal is its read-out of those row features, z-scored over the story. A
 presentation is ``signal + noise_sd * N(0, 1)`` (independent over rows and voxels),
 z-scored per voxel as in the preprocessed corpus; the test story is presented
@@ -32,7 +39,9 @@ z-scored per voxel as in the preprocessed corpus; the test story is presented
 signal with the mean of R repeats - is ``1 / sqrt(1 + noise_sd**2 / R)``; it is drawn
 uniformly in ``ceiling_range`` for signal voxels (and noise_sd follows), 0 for noise voxels.
 
-Ground truth, which the readers ignore, is written beside the corpus:
+Files: the real layout (braintune.data.ds003020): every story's ``data`` (rows, voxels); the
+test story's file also holds its ``individual_repeats`` (repeats, rows, voxels), ``data``
+being their mean. Ground truth, which the readers ignore, is written beside the corpus:
 ```
 root/simulation_truth/settings.json             generator settings
 root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, 2),
@@ -51,13 +60,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
-from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
 from braintune.data.rois import ROI_GROUPS
 from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 from braintune.io import write_atomic, write_atomic_with
@@ -65,6 +75,9 @@ from braintune.synthetic.textgrid import write_textgrid
 from braintune.errors import ConfigError
 
 FINE_DT = 0.1  # s, time step of the stimulus features
+SOUND_ONSET = 10.0  # s from the first volume to the start of the sound
+MISSING_VOLUMES = 5  # volumes counted in respdict.json but absent from the files
+TRIMMED = (10, 5)  # volumes the preprocessing drops at the start and at the end
 KINDS = ("noise", "auditory", "language")
 TEST_STORY = "wheretheressmoke"
 VALIDATION_STORY = "stagefright"
@@ -164,6 +177,25 @@ def word_features(word: str, duration: float) -> np.ndarray:
     return np.array([-1.0 if word.lower() in FUNCTION_WORDS else 1.0, float(duration)])
 
 
+# ---- acquisition -----------------------------------------------------------------------
+def acquired_row_times(n_volumes: int, tr: float) -> np.ndarray:
+    """Times (s after sound onset) of the rows a story's response file holds. -> (rows,) float64
+
+    n_volumes: the story's count in respdict.json. Volume v is acquired over
+    [v*tr, (v+1)*tr) s of scanner time and sampled at its middle; the sound starts at
+    SOUND_ONSET s of scanner time; of the volumes in the files (all but the last
+    MISSING_VOLUMES) the first and last TRIMMED are dropped.
+    """
+    in_files = np.arange(n_volumes - MISSING_VOLUMES)
+    kept = in_files[TRIMMED[0]: len(in_files) - TRIMMED[1]]
+    return (kept + 0.5) * tr - SOUND_ONSET
+
+
+def volumes_for(seconds: float, tr: float) -> int:
+    """The respdict.json count of a run whose files cover `seconds` of sound after its onset."""
+    return int((seconds + SOUND_ONSET) // tr) + MISSING_VOLUMES
+
+
 # ---- stimulus features -----------------------------------------------------------------
 def canonical_hrf(dt: float = FINE_DT, length: float = 32.0) -> np.ndarray:
     """SPM double-gamma HRF (peak 6 s, undershoot 16 s, ratio 1/6), sum 1. -> (length/dt,) float64"""
@@ -205,7 +237,7 @@ def word_track(words: list[tuple[str, float, float]], n_steps: int, dt: float = 
 
 def features_at_rows(fine: np.ndarray, row_times: np.ndarray, dt: float = FINE_DT) -> np.ndarray:
     """z-score each column, convolve with the canonical HRF, sample at row_times. -> (rows, cols)"""
-    z = _zscore(fine)
+    z = zscore(fine, dtype=np.float64)
     conv = np.stack([np.convolve(col, canonical_hrf(dt))[: len(col)] for col in z.T], axis=1)
     fine_times = np.arange(len(fine)) * dt
     return np.stack([np.interp(row_times, fine_times, col) for col in conv.T], axis=1)
@@ -233,16 +265,23 @@ def simulate_dataset(
     n_mels: int = 16,
     ceiling_range: tuple[float, float] = (0.02, 0.9),
     seed: int = 0,
+    story_names: Sequence[str] | None = None,
+    unheard: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write a simulated ds003020 corpus to `out` and return `out`.
 
     Stories: n_train_stories + "stagefright" (validation) + "wheretheressmoke" (test),
     lengths uniform in story_seconds (the test story: test_story_seconds, default the
-    longest). Participants "UTS01".. each get about n_voxels voxels (x0.8-1.2), ~25%
-    auditory, ~35% language, the rest noise. See the module docstring for the model.
+    longest). story_names: the training stories' names (default simstory01..); their
+    number replaces n_train_stories. unheard: participant -> stories they did not hear (no
+    response file), as UTS04 of ds003020 lacks "life". Participants "UTS01".. each get
+    about n_voxels voxels (x0.8-1.2), ~25% auditory, ~35% language, the rest noise. See the
+    module docstring for the model.
     """
     out = Path(out)
     lo, hi = sorted(story_seconds)
+    if story_names is not None:
+        n_train_stories = len(story_names)
     if n_participants < 1 or n_train_stories < 1 or n_repeats < 2 or lo < 30 or n_voxels < 60:
         raise ConfigError("simulate: need >= 1 participant, >= 1 training story, >= 2 repeats, stories >= 30 s, >= 60 voxels")
     if not 0 < ceiling_range[0] < ceiling_range[1] < 1:
@@ -252,13 +291,15 @@ def simulate_dataset(
         test_story_seconds=float(test_story_seconds or hi), n_repeats=n_repeats, n_voxels=n_voxels, tr=tr,
         n_mels=n_mels, language_features=list(LANGUAGE_FEATURES), ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
         kinds=list(KINDS), test_story=TEST_STORY, validation_story=VALIDATION_STORY,
+        story_names=None if story_names is None else list(story_names),
+        unheard={p: list(v) for p, v in (unheard or {}).items()},
     )
     der = out / "derivative"
     truth = out / "simulation_truth"
     for d in (out / "stimuli", der / "TextGrids", der / "rois", truth / "features"):
         d.mkdir(parents=True, exist_ok=True)
 
-    names = [f"simstory{i + 1:02d}" for i in range(n_train_stories)] + [VALIDATION_STORY, TEST_STORY]
+    names = list(story_names or [f"simstory{i + 1:02d}" for i in range(n_train_stories)]) + [VALIDATION_STORY, TEST_STORY]
     length_rng = np.random.default_rng((seed, 1))
     lengths = [float(length_rng.uniform(lo, hi)) for _ in range(n_train_stories + 1)] + [settings["test_story_seconds"]]
 
@@ -266,11 +307,11 @@ def simulate_dataset(
     stories = in_fresh_process(_speak_stories, specs, tr)
     feats = {}
     for story in stories:
-        rows_t = response_row_times(story.n_triggers, tr=tr)
+        rows_t = acquired_row_times(story.n_triggers, tr)
         mel = log_mel_envelope(story.audio, n_mels)
         lang = word_track(story.words, len(mel))
         feats[story.name] = dict(
-            fine_times=np.arange(len(mel)) * FINE_DT, auditory=_zscore(mel), language=_zscore(lang),
+            fine_times=np.arange(len(mel)) * FINE_DT, auditory=zscore(mel, dtype=np.float64), language=zscore(lang, dtype=np.float64),
             row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
         )
         _write_story(out, story)
@@ -309,7 +350,7 @@ def _speak_story(name: str, seconds: float, rng: np.random.Generator, tr: float)
     words = [(w, s, min(e, seconds)) for w, s, e in words if s < seconds]
     phones = [(s, min(e, seconds), p) for s, e, p in phones if s < seconds]
     # the simulated triggers cover the sound: (n - missing_end) * tr - onset <= seconds
-    n_triggers = int((seconds + SOUND_ONSET) // tr) + MISSING_END
+    n_triggers = volumes_for(seconds, tr)
     return _Story(name, audio, words, phones, n_triggers)
 
 
@@ -358,16 +399,19 @@ def _simulate_participant(out: Path, participant: str, feats: dict, settings: di
                  auditory_weights=aud_w.astype(np.float32), language_weights=lang_w.astype(np.float32))
     folder = out / "derivative" / "preprocessed_data" / participant
     folder.mkdir(parents=True, exist_ok=True)
+    unheard = set(settings["unheard"].get(participant, []))
     for story, f in feats.items():
-        signal = _zscore(f["auditory_rows"] @ aud_w.T + f["language_rows"] @ lang_w.T)  # noise voxels: 0
+        if story in unheard:
+            continue
+        signal = zscore(f["auditory_rows"] @ aud_w.T + f["language_rows"] @ lang_w.T, dtype=np.float64)  # noise voxels: 0
         truth[f"signal_{story}"] = signal.astype(np.float32)
         n_pres = reps if story == TEST_STORY else 1
         presentations = np.stack([
-            _zscore(signal + noise_sd * rng.standard_normal(signal.shape)) for _ in range(n_pres)
+            zscore(signal + noise_sd * rng.standard_normal(signal.shape), dtype=np.float64) for _ in range(n_pres)
         ]).astype(np.float32)
         arrays = {"data": presentations.mean(axis=0)}
         if story == TEST_STORY:
-            arrays["repeats"] = presentations
+            arrays["individual_repeats"] = presentations
         _save_hf5(folder / f"{story}.hf5", arrays)
     _write_json(out / "derivative" / "rois" / f"{participant}.json", rois)
     _save_npz(out / "simulation_truth" / f"{participant}.npz", truth)
@@ -405,11 +449,6 @@ def load_true_features(root: str | Path, story: str) -> dict[str, np.ndarray]:
 
 
 # ---- helpers ---------------------------------------------------------------------------
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-
-
 def _save_hf5(path: Path, arrays: dict[str, np.ndarray]) -> None:
     import h5py
 

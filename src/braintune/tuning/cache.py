@@ -79,7 +79,7 @@ def build_cnn_cache(
         if nbytes > free:
             raise ConfigError(
                 f"{path}: the CNN cache needs {nbytes / 1e9:.1f} GB, {free / 1e9:.1f} GB free; "
-                "free space or set cnn_cache: off"
+                "free space or set cnn_cache: false"
             )
         log.info("caching the frozen CNN's output of %d windows in %s (%.2f GB)", len(pairs), path, nbytes / 1e9)
         np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape).flush()

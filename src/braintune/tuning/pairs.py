@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.ds003020 import Dataset
 from braintune.errors import ConfigError, DataError
@@ -53,13 +54,6 @@ def audio_window(audio: np.ndarray, end: int, length: int) -> np.ndarray:
     if hi > lo:
         out[lo - start : hi - start] = audio[lo:hi]
     return out
-
-
-def zscore(x: np.ndarray) -> np.ndarray:
-    """Z-score each column (constant columns become 0). (rows, voxels) -> (rows, voxels) float32"""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std(axis=0)
-    return ((x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
 def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: np.ndarray, window_seconds: float) -> Pairs:

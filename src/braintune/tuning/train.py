@@ -33,7 +33,7 @@ import transformers
 import yaml
 from tqdm import tqdm
 
-from braintune.data.ds003020 import Dataset
+from braintune.data.ds003020 import Dataset, StorySplit, resolve_split
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with
@@ -47,21 +47,19 @@ from braintune.tuning.settings import TuneSettings
 
 log = logging.getLogger(__name__)
 
-# Settings that may change when a run is resumed: they do not change what is computed.
-RESUMABLE_CHANGES = ("micro_batch_size", "cnn_cache", "gradient_checkpointing", "device")
 
 
-def select_voxels(dataset: Dataset, subject: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Voxels whose noise ceiling (test story's repeats) exceeds `threshold`.
+def select_voxels(dataset: Dataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels whose noise ceiling (from the test story's repeats) exceeds `threshold`.
 
     -> (indices (voxels,) int64, their ceilings (voxels,) float32)
     """
-    ceiling = noise_ceiling(dataset.load_repeats(subject))
+    ceiling = noise_ceiling(dataset.load_repeats(subject, test_story))
     indices = np.flatnonzero(ceiling > threshold).astype(np.int64)
     if len(indices) == 0:
         raise DataError(
             f"{dataset.root}: {subject} has no voxel with a noise ceiling above {threshold:g} "
-            f"(highest: {ceiling.max():.3f}, from the repeats of {dataset.test_story!r}); lower ceiling_threshold"
+            f"(highest: {ceiling.max():.3f}, from the repeats of {test_story!r}); lower ceiling_threshold"
         )
     return indices, ceiling[indices]
 
@@ -73,12 +71,15 @@ def tune(
     out_dir: str | os.PathLike,
     settings: TuneSettings = TuneSettings(),
     *,
+    split: StorySplit | None = None,
     resume: bool = False,
     stop_after_epoch: int | None = None,
 ) -> Path:
     """Brain-tune `model` on `subject`'s responses; returns OUT/backbone (load_encoder accepts it).
 
     data: a ds003020-layout folder or Dataset. model: anything load_encoder accepts.
+    split: the stories that train, validate and hold out (braintune.data.ds003020.resolve_split);
+        default: the subject's own stories under SplitSettings() defaults.
     resume: continue the run in `out_dir` from its checkpoint (a finished run returns at once);
         without it, a folder that already holds a run is an error.
     stop_after_epoch: end this invocation after that epoch, leaving the checkpoint for a
@@ -87,17 +88,18 @@ def tune(
     """
     out = Path(out_dir)
     dataset = data if isinstance(data, Dataset) else Dataset(data)
+    split = split or resolve_split(dataset, [subject])[subject]
     process = distributed.start(resolve_device(settings.device))
     try:
-        return _tune(dataset, subject, str(model), out, settings, process, resume, stop_after_epoch)
+        return _tune(dataset, subject, split, str(model), out, settings, process, resume, stop_after_epoch)
     finally:
         process.close()
 
 
-def _tune(dataset, subject, model_source, out, settings, process, resume, stop_after_epoch) -> Path:
+def _tune(dataset, subject, split, model_source, out, settings, process, resume, stop_after_epoch) -> Path:
     backbone_dir = out / "backbone"
     checkpoint_path = out / "checkpoint.pt"
-    config = _run_config(dataset, subject, model_source, settings)
+    config = _run_config(dataset, subject, split, model_source, settings)
     if (checkpoint_path.exists() or backbone_dir.exists()) and not resume:
         raise ConfigError(f"{out}: already holds a brain-tuning run; pass resume to continue it, or choose another folder")
     if resume and (out / "config.yaml").is_file():
@@ -106,17 +108,11 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
         log.info("%s: brain-tuning already finished", out)
         return backbone_dir
 
-    stories = dataset.stories_of(subject)
-    validation = config["validation_story"]
-    if validation not in stories:
-        raise DataError(f"{dataset.root}: {subject} has no response file for the validation story {validation!r}")
-    train_stories = [s for s in stories if s not in (dataset.test_story, validation)]
-    if not train_stories:
-        raise DataError(f"{dataset.root}: {subject} has no training stories besides {dataset.test_story!r} and {validation!r}")
-    voxels, ceilings = select_voxels(dataset, subject, settings.ceiling_threshold)
+    train_stories, validation = split.train, split.validation
+    voxels, ceilings = select_voxels(dataset, subject, split.test, settings.ceiling_threshold)
     train = story_pairs(dataset, subject, train_stories, voxels, settings.window_seconds)
     valid = story_pairs(dataset, subject, [validation], voxels, settings.window_seconds)
-    config.update(train_stories=train_stories, n_voxels=len(voxels), n_train_pairs=len(train), n_validation_pairs=len(valid))
+    config.update(n_voxels=len(voxels), n_train_pairs=len(train), n_validation_pairs=len(valid))
     if process.is_main:
         out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
@@ -146,7 +142,7 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
         return model_input(backbone, torch.from_numpy(waves).to(process.device))
 
     caches = {}
-    if settings.cnn_cache == "disk":
+    if settings.cnn_cache:
         for name, pairs in (("train", train), ("validation", valid)):
             caches[name] = build_cnn_cache(
                 net, pairs, out / "cnn_cache" / f"{name}.npy", model_source, process, prepare, settings.micro_batch_size
@@ -254,27 +250,25 @@ def _tune(dataset, subject, model_source, out, settings, process, resume, stop_a
     return backbone_dir
 
 
-def _run_config(dataset: Dataset, subject: str, model_source: str, settings: TuneSettings) -> dict:
-    validation = settings.validation_story or dataset.validation_story
-    if validation is None:
-        raise ConfigError("brain-tuning needs a validation story: set validation_story")
+def _run_config(dataset: Dataset, subject: str, split: StorySplit, model_source: str, settings: TuneSettings) -> dict:
     return {
         "data": str(dataset.root),
         "subject": subject,
         "model": model_source,
-        "test_story": dataset.test_story,
-        "validation_story": validation,
+        "test_story": split.test,
+        "validation_story": split.validation,
+        "train_stories": list(split.train),
         "settings": settings.to_dict(),
     }
 
 
 def _check_same_run(path: Path, config: dict) -> None:
     saved = yaml.safe_load(path.read_text())
-    for key in ("data", "subject", "model", "test_story", "validation_story"):
+    for key in ("data", "subject", "model", "test_story", "validation_story", "train_stories"):
         if saved.get(key) != config[key]:
             raise ConfigError(f"{path}: the run in this folder has {key} {saved.get(key)!r}, not {config[key]!r}")
     for key, value in config["settings"].items():
-        if key not in RESUMABLE_CHANGES and saved["settings"].get(key) != value:
+        if key not in TuneSettings.RESULT_NEUTRAL and saved["settings"].get(key) != value:
             raise ConfigError(f"{path}: the run in this folder has {key} = {saved['settings'].get(key)!r}, not {value!r}")
 
 

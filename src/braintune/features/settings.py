@@ -1,0 +1,61 @@
+"""The extraction scheme: how hidden states are sampled along a story (an owner of settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from braintune.data.audio import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, to_samples
+from braintune.errors import ConfigError
+
+SCHEMES = ("fast", "reference")
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How hidden states are sampled along a story (times in seconds): the owner of the
+    extraction settings (the study's `features:` section, the `--scheme ...` flags)."""
+
+    RESULT_NEUTRAL = ("batch_size",)
+
+    scheme: str = field(default="fast", metadata={
+        "help": "extraction scheme: 'reference' (one context-long causal window per step, the field's) or "
+                "'fast' (long windows every chunk, all their final frames kept)", "choices": SCHEMES})
+    step: float = field(default=0.1, metadata={"help": "seconds between feature times"})
+    context: float = field(default=16.0, metadata={"help": "seconds of audio the model hears before each kept frame"})
+    chunk: float = field(default=0.8, metadata={
+        "help": "fast scheme: seconds between windows, the most audio a kept frame sees after it (a multiple of 0.02)"})
+    dtype: str = field(default="float32", metadata={
+        "help": "'bfloat16' runs the transformer blocks under bfloat16 autocast (weights stay float32)", "choices": DTYPES})
+    batch_size: int = field(default=4, metadata={"help": "fast scheme: equal-length windows per forward pass"})
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"scheme: one of {SCHEMES}, not {self.scheme!r}")
+        if not (self.step > 0 and to_samples(self.step) > 0):
+            raise ConfigError(f"step: must be positive, not {self.step}")
+        if to_samples(self.context) < RECEPTIVE_FIELD:
+            raise ConfigError(f"context: must be at least {RECEPTIVE_FIELD / SAMPLE_RATE} s, not {self.context}")
+        if self.scheme == "fast" and (self.chunk <= 0 or to_samples(self.chunk) % HOP):
+            raise ConfigError(f"chunk: must be a positive multiple of {HOP / SAMPLE_RATE} s, not {self.chunk}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype: one of {DTYPES}, not {self.dtype!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be at least 1, not {self.batch_size}")
+
+    @property
+    def bf16(self) -> bool:
+        return self.dtype == "bfloat16"
+
+    def settings(self) -> dict:
+        """The fields that change the features (what a cache is keyed on)."""
+        from braintune.features.extraction import FAST_PLAN
+        from braintune.settings import result_settings
+
+        out = result_settings(self)
+        if self.scheme == "reference":
+            del out["chunk"]
+        else:
+            out["plan"] = FAST_PLAN
+        return out
+

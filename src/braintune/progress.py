@@ -1,0 +1,5 @@
+"""Progress bars: tqdm on a terminal."""
+
+from tqdm.auto import tqdm
+
+__all__ = ["tqdm"]
