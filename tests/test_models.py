@@ -1,4 +1,7 @@
+import json
+
 import numpy as np
+
 import pytest
 import torch
 import transformers
@@ -108,8 +111,13 @@ def test_normalisation_follows_do_normalize():
 def test_unknown_models_raise_model_not_available(tmp_path):
     with pytest.raises(ModelNotAvailable, match="huggingface-cli download nobody/no-such-model"):
         load_encoder("nobody/no-such-model")
-    with pytest.raises(ModelNotAvailable, match="not an existing folder"):
+    with pytest.raises(ModelNotAvailable, match="model dir: model folder does not exist"):
         load_encoder(str(tmp_path / "missing" / "model dir"))
+    # a missing local folder is not told to download a filesystem path from the hub
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ModelNotAvailable, match="model folder does not exist") as err:
+        load_encoder(str(tmp_path / "runs" / "backbone"))
+    assert "huggingface-cli" not in str(err.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotAvailable, match="no config.json"):
         load_encoder(tmp_path / "empty")
@@ -117,6 +125,21 @@ def test_unknown_models_raise_model_not_available(tmp_path):
         load_encoder("tiny:whisper")
     with pytest.raises(ConfigError):
         load_encoder("tiny:hubert", dtype="float16")
+
+
+def test_broken_model_folders_are_one_line_naming_the_folder(tmp_path):
+    """A truncated model.safetensors or a config.json that does not fit the weights: ModelNotAvailable, no traceback."""
+    folder = save_tiny_model(tmp_path / "m")
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelNotAvailable, match=r"m: cannot load the model"):
+        load_encoder(folder)
+    weights.write_bytes(data)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 32, "intermediate_size": 64}))
+    with pytest.raises(ModelNotAvailable, match=r"m: cannot load the model"):
+        load_encoder(folder)
 
 
 def test_bfloat16_and_device():

@@ -26,7 +26,8 @@ TASKS = {"mfcc": ("r2",), "words": ("macro_f1", "micro_f1"), "phonemes": ("macro
 OFFSETS = {"UTS01": -0.02, "UTS02": 0.0, "UTS03": 0.05}
 MEAN_OFFSET = 0.01
 SE = math.sqrt((0.03**2 + 0.01**2 + 0.04**2) / 2 / 3)
-CONFIG = "# braintune run configs/study.yaml\nmodels: [facebook/wav2vec2-base, tiny:hubert]\nseed: 0\n"
+CONFIG = ("# braintune run configs/study.yaml\nmodels: [facebook/wav2vec2-base, tiny:hubert]\nseed: 0\n"
+          "split: {test_story: wheretheressmoke, validation_story: stagefright, train_stories: [adollshouse, avatar]}\n")
 
 
 def base_alignment(model: str, variant: str, layer: int, roi: str) -> float:
@@ -151,6 +152,7 @@ def test_html_is_self_contained_with_figures_tables_and_config(full_run):
     assert f"{0.31:.3f} ± {SE:.3f} (n=3)" in text  # wav2vec2 late-language tuned layer 0
     assert "tiny:hubert" in text and "UTS01, UTS02, UTS03" in text
     assert "noise ceiling" in text and "macro-F1" in text
+    assert "<th>training stories</th><td>2 (adollshouse, avatar)</td>" in text  # the resolved split is shown
     assert not list(run.glob("**/.*tmp*"))
 
 

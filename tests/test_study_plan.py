@@ -239,3 +239,52 @@ def test_demo_data_is_reused_only_when_made_by_the_same_settings(tmp_path):
     (folder / demo.COMPLETE).unlink()  # an interrupted generation
     demo._generate_once(folder, generate, "data", {"n": 2})
     assert calls == [1, 2, 2]
+
+
+# The 27 stories every ds003020 participant heard: sessions 1-5 of HuthLab/deep-fMRI-dataset's
+# sess_to_story.json (26 training stories, "wheretheressmoke" in every session), minus
+# "stagefright" which the simulator adds as the validation story.
+SHARED_STORIES = [
+    "alternateithicatom", "souls", "avatar", "legacy", "odetostepfather", "undertheinfluence", "howtodraw",
+    "myfirstdaywiththeyankees", "naked", "life", "tildeath", "fromboyhoodtofatherhood", "sloth", "exorcism",
+    "haveyoumethimyet", "adollshouse", "inamoment", "theclosetthatateeverything", "adventuresinsayingyes", "buck",
+    "swimmingwithastronauts", "thatthingonmyarm", "eyespy", "itsabox", "hangtime",
+]
+
+
+@pytest.fixture(scope="module")
+def real_names(tmp_path_factory):
+    """Eight simulated participants with ds003020's story names: UTS01-03 heard two stories more
+    (as they heard 84), UTS04 lacks "life" (as in ds003020). ~10 s."""
+    from braintune.synthetic.fmri import simulate_dataset
+
+    extra = ["penpal", "food"]
+    unheard = {f"UTS0{i}": extra for i in range(4, 9)}
+    unheard["UTS04"] = [*extra, "life"]
+    return simulate_dataset(tmp_path_factory.mktemp("real_names"), n_participants=8, story_names=SHARED_STORIES + extra,
+                            story_seconds=(30, 30), n_repeats=2, n_voxels=60, unheard=unheard)
+
+
+def test_lebel2024_resolves_to_the_papers_split_on_the_real_story_names(real_names, tmp_path):
+    """The paper trains on the stories every participant heard, minus wheretheressmoke (test) and
+    stagefright (validation): 25 when all share the 27; 24 where UTS04 lacks "life"."""
+    import numpy as np
+
+    from braintune.demo import packaged_config
+    from braintune.study.plan import study_inputs
+
+    data = [f"data.fmri={real_names}", f"data.timit={tmp_path}", f"data.speech_commands={tmp_path}"]
+    cfg = load_config(packaged_config("lebel2024"), data)
+    splits = study_inputs(cfg).splits
+    assert sorted(splits) == [f"UTS0{i}" for i in range(1, 9)]
+    assert {tuple(s.train) for s in splits.values()} == {tuple(sorted(set(SHARED_STORIES) - {"life"}))}
+    assert all((s.validation, s.test) == ("stagefright", "wheretheressmoke") for s in splits.values())
+    resolved = cfg.split.resolved(splits)
+    assert len(resolved.train_stories) == 24 and "penpal" not in resolved.train_stories
+    without_uts04 = load_config(packaged_config("lebel2024"), data + ["participants=[UTS01, UTS02, UTS03, UTS05]"])
+    paper = study_inputs(without_uts04).splits
+    assert {tuple(s.train) for s in paper.values()} == {tuple(sorted(SHARED_STORIES))} and len(SHARED_STORIES) == 25
+    # UTS01 alone heard 27 + 2: "all" of its stories, not the paper's split
+    alone = load_config(packaged_config("lebel2024"), data + ["participants=[UTS01]", "split.stories=all"])
+    assert len(study_inputs(alone).splits["UTS01"].train) == 27
+    assert cfg.align.protocol == "authors" and np.isclose(min(cfg.align.alphas), 1e2) and np.isclose(max(cfg.align.alphas), 1e8)

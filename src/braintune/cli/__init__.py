@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """The error as one line: an OSError as "PATH: what went wrong" (a full disk, a read-only
+    folder, a file where a folder should be ...), anything else as its message."""
+    text = str(exc)
+    if isinstance(exc, OSError) and not isinstance(exc, BraintuneError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else "a file"
+        text = f"{where}: {exc.strerror}" + (f" (and {exc.filename2})" if exc.filename2 else "")
+    return " ".join(text.split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (BraintuneError, FileNotFoundError) as exc:
+    except (BraintuneError, OSError) as exc:
         if args.verbose:
             raise
-        print(f"braintune {args.command}: error: {exc}", file=sys.stderr)
+        print(f"braintune {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept and the next run resumes from them", file=sys.stderr)

@@ -117,6 +117,13 @@ def _not_available(id_or_path: str, reason: str) -> ModelNotAvailable:
     )
 
 
+def _is_path(name: str) -> bool:
+    """Whether `name` names a filesystem path rather than a hub id ("org/model")."""
+    parent = Path(name).expanduser().parent
+    return (os.path.isabs(name) or name.startswith((".", "~")) or not _HUB_ID.match(name)
+            or (parent != Path(".") and parent.is_dir()))
+
+
 def model_source(id_or_path: str) -> tuple[str, str | None]:
     """Where a model's weights come from, without loading them: ("preset", its config as JSON)
     for "tiny:<family>", ("folder", path) for a local folder, ("hub", cached snapshot folder
@@ -137,6 +144,8 @@ def num_layers(id_or_path: str | os.PathLike) -> int:
     kind, where = model_source(str(id_or_path))
     if kind == "preset":
         return tiny_config(str(id_or_path).removeprefix("tiny:")).num_hidden_layers + 1
+    if where is None and _is_path(str(id_or_path)):
+        raise ModelNotAvailable(f"{id_or_path}: model folder does not exist (expected a folder written by save_pretrained())")
     if where is None:
         raise _not_available(str(id_or_path), "is neither a local folder nor in the local Hugging Face cache")
     path = Path(where) / "config.json"
@@ -164,15 +173,18 @@ def load_encoder(
         model = _build_tiny(name.removeprefix("tiny:"))
     else:
         is_dir = os.path.isdir(name)
-        if not is_dir and not _HUB_ID.match(name):
-            raise _not_available(name, "is not an existing folder")
+        if not is_dir and _is_path(name):
+            raise ModelNotAvailable(f"{name}: model folder does not exist (expected a folder written by save_pretrained())")
         if is_dir and not (Path(name) / "config.json").is_file():
             raise ModelNotAvailable(f"{name}: folder has no config.json (save models with save_pretrained())")
         try:
             model = transformers.AutoModel.from_pretrained(name, local_files_only=True, trust_remote_code=False)
-        except OSError as exc:
+        except Exception as exc:  # a corrupt or truncated safetensors file, weights that do not fit the config, ...
             if is_dir:
-                raise ModelNotAvailable(f"{name}: cannot load model weights ({exc})") from exc
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelNotAvailable(f"{name}: cannot load the model ({reason})") from exc
+            if not isinstance(exc, OSError):
+                raise ModelNotAvailable(f"model {name!r}: cannot load it from the Hugging Face cache ({exc})") from exc
             raise _not_available(name, "is neither a local folder nor in the local Hugging Face cache") from exc
         if getattr(model.config, "do_normalize", None) is None:
             flag = _read_do_normalize(name)

@@ -57,11 +57,32 @@ def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.Da
         "participants": esc(", ".join(participants)) or "—",
         "layers": esc(f"{layers[0]}–{layers[-1]}") if layers else "—",
     }
+    rows.update(_story_rows(run_dir / "config.yaml"))
     for name, path in sources.items():
         rows[f"{name} table"] = (
             f"<code>{esc(str(path.relative_to(run_dir)))}</code> (written {esc(_timestamp(path))})" if path else "absent"
         )
     return page.definition_table_html(rows)
+
+
+def _story_rows(config_path: Path) -> dict[str, str]:
+    """The run's resolved story split (config.yaml's `split`), as rows of the run table."""
+    import yaml
+
+    try:
+        split = (yaml.safe_load(config_path.read_text("utf-8")) or {}).get("split") or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    train = split.get("train_stories")
+    if not train:
+        return {}
+    esc = html.escape
+    if isinstance(train, dict):
+        text = "; ".join(f"{p}: {len(v)} ({', '.join(v)})" for p, v in train.items())
+    else:
+        text = f"{len(train)} ({', '.join(train)})"
+    return {"training stories": esc(text), "validation story": esc(str(split.get("validation_story"))),
+            "test story": esc(str(split.get("test_story")))}
 
 
 class _Part(NamedTuple):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from braintune.errors import ConfigError
-from braintune.io import write_atomic, write_table
+from braintune.io import remove_stale_temporaries, write_atomic, write_table
 from braintune.progress import tqdm
 from braintune.study.config import StudyConfig, dump_config, load_config
 from braintune.study.plan import Cell, plan_cells, study_inputs, waves
@@ -142,6 +142,7 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     run_dir = prepare_run(cfg)
     _log_to_file(run_dir / "study.log")
+    remove_stale_temporaries(run_dir)
     cells = plan_cells(cfg, inputs)
     todo = [c for c in cells if not is_done(c, run_dir)]
     log.info("study %s: %d cells, %d cached, %d to run (%s)", cfg.name, len(cells), len(cells) - len(todo), len(todo), executor)

@@ -130,11 +130,15 @@ def in_fresh_process(function, *args):
     Used so that a generator's sequence of syntheses starts from a fresh espeak-ng, which
     makes its audio depend only on its own inputs and seed (see the module docstring).
     The child is `python -m braintune.synthetic.speech`, so the caller's script is not
-    re-imported (unlike multiprocessing's spawn) and needs no `__main__` guard.
+    re-imported (unlike multiprocessing's spawn) and needs no `__main__` guard. An exception
+    in the child is raised again here (a full disk is the same OSError in either process).
     """
     with tempfile.TemporaryDirectory(prefix="braintune-espeak-") as scratch:
-        result = Path(scratch) / "result.pickle"
-        proc = subprocess.run([sys.executable, "-m", __name__, str(result)], input=pickle.dumps((function, args)))
+        result, error = Path(scratch) / "result.pickle", Path(scratch) / "error.pickle"
+        proc = subprocess.run([sys.executable, "-m", __name__, str(result), str(error)],
+                              input=pickle.dumps((function, args)))
+        if error.exists():
+            raise pickle.loads(error.read_bytes())
         if proc.returncode != 0 or not result.exists():
             raise RuntimeError(f"the espeak-ng worker process failed (exit {proc.returncode}); its error is above")
         return pickle.loads(result.read_bytes())
@@ -212,4 +216,8 @@ def synthesize(text: str, voice: Voice = Voice(), sample_rate: int = 16000, seed
 
 if __name__ == "__main__":  # the worker of in_fresh_process: pickled (function, args) in, result to argv[1]
     _function, _args = pickle.load(sys.stdin.buffer)
-    Path(sys.argv[1]).write_bytes(pickle.dumps(_function(*_args)))
+    try:
+        Path(sys.argv[1]).write_bytes(pickle.dumps(_function(*_args)))
+    except Exception as _exc:  # handed to the parent, which raises it
+        Path(sys.argv[2]).write_bytes(pickle.dumps(_exc))
+        sys.exit(1)
