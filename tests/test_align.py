@@ -271,7 +271,7 @@ def test_authors_protocol_leaves_out_the_first_40_test_rows(small, tmp_path, mon
     repeats = Dataset(root).load_repeats("UTS01", TEST)[:, 40:]
     np.testing.assert_allclose(arrays["ceiling"], noise_ceiling_authors(repeats).astype(np.float32))
     # the prediction of the kept rows, refitted by hand with the chosen alphas
-    X = {s: braintune.features.story_tr_features(None, None, [s], layers=[1], first_rows={TEST: 40})[s][0]
+    X = {s: braintune.features.story_tr_features(None, None, [s], delays=(1, 2, 3, 4), layers=[1], first_rows={TEST: 40})[s][0]
          for s in [*split_of(root).train, TEST]}
     Y, _ = load_training_responses(Dataset(root), "UTS01", split_of(root).train)
     X_train = np.concatenate([X[s] for s in split_of(root).train])

@@ -11,6 +11,7 @@ from braintune.encoding import (
     noise_ceiling,
     noise_ceiling_authors,
     normalised_alignment,
+    zscored_repeats_mean,
     pearson_r,
     ridge_predict,
     roi_table,
@@ -112,6 +113,33 @@ def test_both_ceilings_on_a_hand_checked_example():
     assert noise_ceiling_authors(cancelling)[0] == np.finfo(np.float64).max and noise_ceiling(cancelling)[0] == 0.0
 
 
+def test_consistent_ceiling_is_the_closed_form_of_the_repeats_mean_correlation():
+    """With z-scored repeats and population variances, N var(ybar) - 1 = (N - 1) * mean pairwise
+    correlation of the repeats, so SP is exactly that mean correlation. Guards against a ddof
+    slip in the z-scoring or in var(ybar): either scales SP by T / (T - 1)."""
+    rng = np.random.default_rng(21)
+    n, rows = 6, 50
+    repeats = rng.standard_normal((1, rows, 30)) + rng.uniform(0.5, 3, 30) * rng.standard_normal((n, rows, 30))
+    corr = np.mean([[np.corrcoef(repeats[i, :, v], repeats[j, :, v])[0, 1] for i in range(n) for j in range(n) if i < j]
+                    for v in range(30)], axis=1)
+    expected = np.where(corr > 0, 1 / np.sqrt(1 + (1 / np.where(corr > 0, corr, 1) - 1) / n), 0)
+    np.testing.assert_allclose(noise_ceiling(repeats), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_ceiling_matches_a_monte_carlo_ceiling():
+    """The ceiling is the correlation a perfect model (the noise-free signal) reaches with the
+    repeat mean. On 2,000 rows the estimator's own bias is below 0.001, so its mean over 800
+    voxels per noise level must land within 0.003 of the Monte-Carlo value: tighter than a wrong
+    denominator (N - 1 for N: ~0.02) or TP (~0.015)."""
+    rng = np.random.default_rng(22)
+    rows, n, voxels = 2000, 10, 800
+    for sigma in (1.0, 3.0, 6.0):
+        signal = rng.standard_normal((rows, voxels))
+        repeats = signal[None] + sigma * rng.standard_normal((n, rows, voxels))
+        monte_carlo = pearson_r(signal, zscored_repeats_mean(repeats).astype(np.float64)).mean()
+        assert abs(noise_ceiling(repeats).astype(np.float64).mean() - monte_carlo) < 0.003, sigma
+
+
 # ---- folds and ridge ---------------------------------------------------------------
 
 
@@ -164,7 +192,7 @@ def test_story_folds_leave_whole_stories_out():
     with pytest.raises(ValueError, match="split all rows"):
         select_alphas(X, Y, [(folds[0][0][:-1], folds[0][1])], ALPHAS)
     with pytest.raises(ValueError, match="at least 2 training stories"):
-        story_folds([10])
+        story_folds([10], 5)
 
 
 def test_ridge_equals_closed_form_solution():
@@ -222,7 +250,7 @@ def test_encoding_model_on_true_features_reaches_the_ceiling():
 
     ceiling = noise_ceiling(sim["repeats"])
     result = fit_encoding_model(
-        sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"]), sim["X_test"], zscored_repeats_mean(sim["repeats"]),
+        sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"], 5), sim["X_test"], zscored_repeats_mean(sim["repeats"]),
         ALPHAS,
     )
     k = sim["n_signal"]
@@ -235,7 +263,7 @@ def test_encoding_model_on_true_features_reaches_the_ceiling():
 
 def test_test_story_responses_never_reach_alpha_choice_or_prediction():
     sim = simulate(seed=7)
-    args = (sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"]), sim["X_test"])
+    args = (sim["X_train"], sim["Y_train"], story_folds(sim["story_rows"], 5), sim["X_test"])
     clean = fit_encoding_model(*args, sim["repeats"].mean(0), ALPHAS)
     garbage = np.random.default_rng(99).standard_normal(sim["repeats"].shape[1:]).astype(np.float32) * 1e3
     dirty = fit_encoding_model(*args, garbage, ALPHAS)
@@ -248,7 +276,7 @@ def test_test_story_responses_never_reach_alpha_choice_or_prediction():
 def test_torch_backend_matches_numpy():
     sim = simulate(seed=8)
     X, Y, X_test = (sim[k].astype(np.float64) for k in ("X_train", "Y_train", "X_test"))  # float64: no near-ties
-    args = (X, Y, story_folds(sim["story_rows"]), X_test, sim["repeats"].mean(0), ALPHAS)
+    args = (X, Y, story_folds(sim["story_rows"], 5), X_test, sim["repeats"].mean(0), ALPHAS)
     a = fit_encoding_model(*args, voxel_batch=16)
     b = fit_encoding_model(*args, voxel_batch=16, backend="torch")
     np.testing.assert_array_equal(a.alpha, b.alpha)
@@ -266,7 +294,7 @@ def test_bad_shapes_and_alphas_are_rejected():
     with pytest.raises(ValueError, match="3 values for 2 voxels"):
         ridge_predict(X, np.zeros((10, 2), np.float32), X, [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="each fold must split all rows"):
-        fit_encoding_model(X, np.zeros((10, 2), np.float32), story_folds([4, 5]), X, np.zeros((10, 2), np.float32), ALPHAS)
+        fit_encoding_model(X, np.zeros((10, 2), np.float32), story_folds([4, 5], 5), X, np.zeros((10, 2), np.float32), ALPHAS)
 
 
 def test_pearson_r_is_zero_for_constant_columns():

@@ -205,7 +205,7 @@ def test_story_features_align_with_response_rows_and_delays_stay_within_story(si
     dataset = Dataset(sim_dataset)
     stories = dataset.stories_of("UTS01")[:2]
     scheme = Scheme("fast", step=0.1, context=2.0, chunk=1.0)
-    out = story_tr_features(tiny, dataset, stories, cache_dir=tmp_path, scheme=scheme, layers=[0, "layer_2"])
+    out = story_tr_features(tiny, dataset, stories, cache_dir=tmp_path, scheme=scheme, layers=[0, "layer_2"], delays=(1, 2, 3, 4))
     raw = tr_features(tiny, dataset, stories, cache_dir=tmp_path, scheme=scheme, layers=[0, 2])
     for story in stories:
         rows = dataset.row_times(story)
@@ -225,18 +225,18 @@ def test_cache_reused_only_when_settings_match(tmp_path, speech):
     model = load_encoder("tiny:wav2vec2")
     counter = _CountingModel(model, dataset)
     scheme = Scheme("fast", step=0.1, context=1.0, chunk=1.0)
-    first = story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=scheme)
+    first = story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=scheme, delays=(1, 2, 3, 4))
     n_first = len(counter.calls)
     assert n_first > 0
     again = story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=scheme, delays=(1,))
     assert len(counter.calls) == n_first  # delays are applied after the cache
     np.testing.assert_array_equal(again["story0"], first["story0"][..., :64])
-    story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=Scheme("fast", step=0.2, context=1.0, chunk=1.0))
+    story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=Scheme("fast", step=0.2, context=1.0, chunk=1.0), delays=(1, 2, 3, 4))
     assert len(counter.calls) > n_first  # new step: recomputed
     n_second = len(counter.calls)
     with torch.no_grad():
         model.encoder.layers[1].feed_forward.output_dense.bias.add_(1.0)  # same object, other weights
-    story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=scheme)
+    story_tr_features(model, dataset, ["story0"], cache_dir=tmp_path / "cache", scheme=scheme, delays=(1, 2, 3, 4))
     assert len(counter.calls) > n_second
     assert len(list((tmp_path / "cache").iterdir())) == 3
     for folder in (tmp_path / "cache").iterdir():
@@ -250,13 +250,13 @@ def test_killed_extraction_resumes_without_recomputing_finished_stories(tmp_path
     scheme = Scheme("fast", step=0.1, context=1.0, chunk=1.0, batch_size=1)  # one forward pass per window
     counter.fail_at = 30  # story0 needs 27 windows: the kill lands inside story1
     with pytest.raises(KeyboardInterrupt):
-        story_tr_features(model, dataset, dataset.stories, cache_dir=tmp_path / "cache", scheme=scheme)
+        story_tr_features(model, dataset, dataset.stories, cache_dir=tmp_path / "cache", scheme=scheme, delays=(1, 2, 3, 4))
     assert set(counter.calls) == {"story0", "story1"}
     cached = sorted(p.name for p in next((tmp_path / "cache").iterdir()).iterdir())
     assert cached == ["settings.json", "story0.npz"]  # no partial file left behind
     counter.calls.clear()
     counter.fail_at = None
-    out = story_tr_features(model, dataset, dataset.stories, cache_dir=tmp_path / "cache", scheme=scheme)
+    out = story_tr_features(model, dataset, dataset.stories, cache_dir=tmp_path / "cache", scheme=scheme, delays=(1, 2, 3, 4))
     assert set(counter.calls) == {"story1", "story2"}
     assert sorted(out) == ["story0", "story1", "story2"]
 
@@ -264,7 +264,7 @@ def test_killed_extraction_resumes_without_recomputing_finished_stories(tmp_path
 def test_too_short_audio_names_the_story(tmp_path, speech):
     dataset = _mini_dataset(tmp_path / "ds", speech[:200], seconds=(0.01,))
     with pytest.raises(DataError, match="story0"):
-        story_tr_features("tiny:wav2vec2", dataset, ["story0"], cache_dir=tmp_path / "cache")
+        story_tr_features("tiny:wav2vec2", dataset, ["story0"], cache_dir=tmp_path / "cache", delays=(1,))
 
 
 def test_cli_extract_fills_the_cache(tmp_path, speech):

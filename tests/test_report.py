@@ -126,6 +126,36 @@ def test_probing_summary_pretrained_single_value_tuned_mean_se(full_run):
     assert list(dict.fromkeys(summary["task"])) == ["mfcc", "words", "phonemes", "sentence-type"]
 
 
+def test_figures_plot_the_summary_tables_numbers(full_run):
+    """Guards against a figure that draws other numbers than its table: every line's points, read
+    back from the figure, are the summary's means of that model, panel and variant."""
+    from braintune.report import figure1, figure2
+    from braintune.report.figures import FIGURE1_ROIS, METRIC_LABELS, ROI_LABELS, STYLE, TASK_LABELS
+
+    run, _ = full_run
+    variant_of = {style["label"]: variant for variant, style in STYLE.items()}
+    alignment = pd.read_csv(run / "tables" / "alignment_summary.csv")
+    probing = pd.read_csv(run / "tables" / "probing_summary.csv")
+    panels = {f"{ROI_LABELS[r]}": ("roi", r) for r in FIGURE1_ROIS}
+    panels |= {TASK_LABELS[t]: ("task", t) for t in TASKS}
+    drawn = 0
+    for fig, summary in ((figure1(alignment), alignment), (figure2(probing), probing)):
+        for ax in fig.axes:
+            model, panel = ax.get_title().split("\n")
+            column, value = panels[panel]
+            rows = summary[(summary["model"] == model) & (summary[column] == value)]
+            if column == "task":
+                metric = "r2" if value == "mfcc" else "macro_f1"
+                assert ax.get_ylabel() == METRIC_LABELS[metric]
+                rows = rows[rows["metric"] == metric]
+            for line in ax.get_lines():
+                expected = rows[rows["variant"] == variant_of[line.get_label()]].sort_values("layer")
+                assert list(line.get_xdata()) == list(expected["layer"])
+                assert list(line.get_ydata()) == pytest.approx(list(expected["mean"]))
+                drawn += 1
+    assert drawn == 2 * (2 * len(FIGURE1_ROIS) + 2 * len(TASKS))  # 2 models x panels x 2 variants
+
+
 def test_figures_are_non_trivial_png_and_pdf(full_run):
     run, _ = full_run
     for stem, (n_rows, n_cols) in {"figure1": (2, 2), "figure2": (2, 4)}.items():

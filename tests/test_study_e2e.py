@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from braintune.cli import main
+from braintune.models import load_encoder, model_identity
 from braintune.study import runner
 
 
@@ -72,6 +73,21 @@ def test_study_runs_end_to_end_then_reuses_and_recomputes_only_what_changed(stud
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["tune"]["epochs"] == 1
     tuned = next((run_dir / "cells" / "tune").rglob("backbone"))
     assert (tuned / "config.json").exists()
+    # every measuring cell records the weights it measured: tuned cells the tuned backbone
+    pretrained_id = model_identity(load_encoder("tiny:wav2vec2"))
+    tuned_id = model_identity(load_encoder(tuned))
+    assert tuned_id != pretrained_id
+    for stage in ("align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned"):
+        (record,) = [json.loads(p.read_text()) for p in (run_dir / "cells" / stage).rglob("model.json")]
+        assert record["identity"] == (tuned_id if stage.endswith("tuned") else pretrained_id), stage
+    # the tuned variant's numbers come from other features than the pretrained ones
+    both = alignment.pivot_table(index=["layer", "roi"], columns="variant", values="alignment")
+    assert (both["tuned"] - both["pretrained"]).abs().max() > 1e-3
+    # the summaries are the mean of the per-participant rows
+    summary = pd.read_csv(run_dir / "tables" / "alignment_summary.csv")
+    means = alignment.groupby(["model", "roi", "variant", "layer"])["alignment"].mean()
+    for row in summary.itertuples():
+        assert row.mean == pytest.approx(means[(row.model, row.roi, row.variant, row.layer)], nan_ok=True)
 
     count_cells.clear()
     assert main(["run", str(study_yaml)]) == 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from braintune.settings import from_arguments
 
     table = run_alignment(
-        args.data, args.model, args.subjects, args.out, layers="all" if args.layers == ["all"] else args.layers,
+        args.data, args.model, args.subjects, args.out, layers=args.layers,
         cache_dir=args.cache, scheme=from_arguments(Scheme, args), settings=from_arguments(AlignSettings, args),
         split=from_arguments(SplitSettings, args), device=args.device,
     )

@@ -25,7 +25,7 @@ def run(args):
     from braintune.settings import from_arguments
 
     table = run_probes(args.model, timit_root=args.timit, speech_commands_root=args.speech_commands,
-                       out_dir=args.out, cache_dir=args.cache, layers="all" if args.layers == ["all"] else args.layers,
+                       out_dir=args.out, cache_dir=args.cache, layers=args.layers,
                        settings=from_arguments(ProbeSettings, args), seed=args.seed, device=args.device)
     print(table.pivot_table(index="layer", columns=["task", "metric"], values="value").round(3).to_string())
     print(f"wrote {args.out}/probes.csv and probes.parquet")

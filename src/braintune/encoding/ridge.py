@@ -55,7 +55,7 @@ class EncodingResult:
     prediction: np.ndarray
 
 
-def story_folds(story_rows: Sequence[int], n_folds: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+def story_folds(story_rows: Sequence[int], n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Leave-stories-out folds over stories stacked in the given order.
 
     story_rows: number of rows of each story. The stories are split, in order, into

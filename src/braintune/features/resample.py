@@ -35,7 +35,7 @@ def lanczos_resample(
     return np.matmul(weights, np.asarray(x, dtype=np.float32))
 
 
-def make_delayed(x: np.ndarray, delays: tuple[int, ...] = (1, 2, 3, 4)) -> np.ndarray:
+def make_delayed(x: np.ndarray, delays: tuple[int, ...]) -> np.ndarray:
     """FIR copies of one story's features: x (..., rows, features) -> (..., rows, features*len(delays)).
 
     Block d holds x shifted d rows later (row r gets x[r - d]); rows before the story's

@@ -98,7 +98,7 @@ def story_tr_features(
     *,
     cache_dir,
     scheme: Scheme = Scheme(),
-    delays: Sequence[int] = (1, 2, 3, 4),
+    delays: Sequence[int],
     layers: Sequence[int | str] | None = None,
     first_rows: Mapping[str, int] | None = None,
     device: str | None = None,

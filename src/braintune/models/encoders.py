@@ -230,9 +230,10 @@ def hidden_states(model: transformers.PreTrainedModel, waveforms: torch.Tensor) 
 
 
 def select_layers(layers, n_layers: int) -> list[int]:
-    """Layer indices from a layer setting: "all" or None -> 0..n_layers-1; a list of indices or
-    "layer_k" names -> those indices. Anything else, or an index outside 0..n_layers-1, is a ConfigError."""
-    if layers is None or layers == "all":
+    """Layer indices from a layer setting: "all", ["all"] or None -> 0..n_layers-1; a list of
+    indices or "layer_k" names -> those indices. Anything else, or an index outside
+    0..n_layers-1, is a ConfigError."""
+    if layers is None or layers == "all" or list(layers) == ["all"]:
         return list(range(n_layers))
     if isinstance(layers, (str, int)) or not all(isinstance(k, (int, str)) and not isinstance(k, bool) for k in layers):
         raise ConfigError(f"layers: 'all' or a list of layer indices, got {layers!r}")

@@ -11,6 +11,7 @@ cell folder; alignment and probing cells leave `table.csv` with a `variant` colu
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -79,6 +80,15 @@ def _write_table(table: pd.DataFrame, folder: Path) -> None:
     write_atomic(folder / "table.csv", table.to_csv(index=False))
 
 
+def _record_model(folder: Path, model, variant: str) -> None:
+    """folder/model.json: which weights the cell measured (braintune.models.model_identity), so
+    that a tuned cell measuring the pretrained model is caught."""
+    from braintune.models import load_encoder, model_identity
+
+    record = {"variant": variant, "source": str(model), "identity": model_identity(load_encoder(model, device="cpu"))}
+    write_atomic(folder / "model.json", json.dumps(record, indent=1))
+
+
 def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log).
 
@@ -119,6 +129,7 @@ def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, varia
     )
     table = table.rename(columns={"alignment_sem": "sem"})
     table.insert(1, "variant", variant)
+    _record_model(folder, model, variant)
     _write_table(table, folder)
 
 
@@ -140,6 +151,7 @@ def _run_probe(cell, cfg: StudyConfig, folder: Path, model, variant: str) -> Non
     table["model"] = cell.model
     table.insert(1, "variant", variant)
     table.insert(2, "participant", cell.participant or "")
+    _record_model(folder, model, variant)
     _write_table(table, folder)
 
 
