@@ -98,7 +98,7 @@ class Findings:
             return read(*args)
         except DataError as exc:
             self._record(Problem(level, str(file), str(exc), participant))
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             self.add(level, file, f"cannot read ({exc})", participant)
         finally:
             logger.removeHandler(collect)
@@ -154,14 +154,7 @@ def check_data(fmri: str | Path | None = None, timit_root: str | Path | None = N
     found = Findings()
     full = not settings.quick
     if fmri is not None:
-        dataset = found.attempt(fmri, Dataset, fmri)
-        if dataset is not None and found.attempt(dataset.respdict_path, lambda: dataset.respdict):
-            participants = settings.participants or found.attempt(fmri, lambda: dataset.participants) or []
-            heard = _heard(found, dataset, participants)
-            if heard:
-                found.attempt(dataset.root, resolve_split, dataset, list(heard), split)
-                _check_fmri(found, dataset, heard, split.test_story, full=full, rois=True, textgrids=True,
-                            progress=progress)
+        _check_folder(found, fmri, settings.participants, split, full, progress)
     if timit_root is not None:
         _check_timit(found, Path(timit_root), "test", full, progress)
     if speech_commands_root is not None:
@@ -199,6 +192,21 @@ def require_study_data(dataset: Dataset | None, splits: dict[str, StorySplit], r
 
 
 # ---- ds003020 ----------------------------------------------------------------------------
+
+
+def _check_folder(found: Findings, root, participants: list[str] | None, split: SplitSettings, full: bool,
+                  progress: bool) -> None:
+    """A whole ds003020 folder: every story of every participant (of `participants`, default all)."""
+    dataset = found.attempt(root, Dataset, root)
+    if dataset is None or found.attempt(dataset.respdict_path, lambda: dataset.respdict) is None:
+        return
+    participants = participants or found.attempt(root, lambda: dataset.participants)
+    if participants == []:
+        found.add(ERROR, dataset.derivative / "preprocessed_data", "no participant folders (<UTSxx>/<story>.hf5)")
+    heard = _heard(found, dataset, participants or [])
+    if heard:
+        found.attempt(dataset.root, resolve_split, dataset, list(heard), split)
+        _check_fmri(found, dataset, heard, split.test_story, full=full, rois=True, textgrids=True, progress=progress)
 
 
 def _heard(found: Findings, dataset: Dataset, participants: list[str]) -> dict[str, list[str]]:
@@ -352,14 +360,9 @@ def _check_audio(found: Findings, dataset: Dataset, story: str, full: bool) -> f
     header = found.attempt(path, read_rate, path)
     if header is None:
         return None
+    if full and found.attempt(path, read_audio, path, None) is None:
+        return None
     rate, frames = header
-    if full:
-        decoded = found.attempt(path, read_audio, path, None)
-        if decoded is None:
-            return None
-        if len(decoded) != frames:
-            found.add(ERROR, path, f"decodes to {len(decoded)} samples, its header declares {frames}")
-            return None
     seconds = frames / rate
     last_row = found.attempt(dataset.respdict_path, lambda: float(dataset.row_times(story)[-1]))
     if last_row is not None and seconds < last_row:
@@ -393,8 +396,9 @@ def _check_textgrid(found: Findings, dataset: Dataset, story: str, seconds: floa
 
 
 def _check_timit(found: Findings, root: Path, test_set: str, full: bool, progress: bool) -> None:
-    """Layout, then per utterance the .WAV (16 kHz, whole; decoded if `full`), the .PHN (parses,
-    known phones, within the audio), and the .WRD and .TXT (not read by the probes: missing is a warning)."""
+    """Layout, then per utterance the .WAV (16 kHz, whole) and the .PHN (parses, known phones, within
+    the audio); if `full` also the .WRD and .TXT (the probes do not read them: missing is a warning)
+    and the decoded audio."""
     splits = {}
     for split in ("train", test_set):
         utterances = found.attempt(root, timit.list_utterances, root, split)
@@ -419,12 +423,13 @@ def _check_utterance(found: Findings, utt: timit.Utterance, full: bool) -> None:
     if found.attempt(wav, timit.num_samples, utt) is None:  # the audio first: labels are measured against it
         return
     found.attempt(utt.path("PHN"), timit.read_phones, utt)
+    if not full:
+        return
     for kind, read in (("WRD", timit.read_words), ("TXT", timit.read_text)):
         path = found.attempt(utt.stem, utt.path, kind, level=WARNING)
         if path is not None:
             found.attempt(path, read, utt)
-    if full:
-        found.attempt(wav, timit.read_audio, utt)
+    found.attempt(wav, timit.read_audio, utt)
 
 
 # ---- Speech Commands ---------------------------------------------------------------------
