@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from conftest import write_real_layout
+from conftest import write_commands_layout, write_real_layout, write_timit_layout
 
 from braintune.cli import main
 from braintune.data import timit
@@ -331,3 +331,21 @@ def test_real_layout_check_reports_a_missing_split_story(tmp_path):
         f"{root / RESPONSES / 'UTS02' / 'wheretheressmoke.hf5'}: missing; the split's test story 'wheretheressmoke' "
         "has no response file for UTS02"]
     assert [r["repeats"] for r in found.participants] == [3, None]
+
+
+def test_corpora_written_by_hand(tmp_path):
+    """Small corpora in the real layouts pass; what the readers skip or lack is a warning naming it."""
+    root = write_timit_layout(tmp_path / "timit")
+    shutil.copy(root / "TRAIN" / "DR1" / "FAKS0" / "SA1.WAV", root / "TRAIN" / "DR1" / "FAKS0" / "SA1.WAV.wav")
+    (root / "TRAIN" / "DR2" / "MABC0" / "SA1.PHN").unlink()
+    (root / "TEST" / "DR1" / "MDAB0" / "SA1.WRD").unlink()
+    sc = write_commands_layout(tmp_path / "sc")
+    found = check_data(timit_root=root, speech_commands_root=sc, progress=False)
+    assert found.errors == []
+    assert [str(w) for w in found.warnings] == [
+        f"warning: {root / 'TEST' / 'DR1' / 'MDAB0' / 'SA1'}.WRD: missing (TIMIT utterance TEST/DR1/MDAB0/SA1)",
+        f"warning: {root / 'TRAIN' / 'DR2' / 'MABC0' / 'SA1.WAV'}: no .PHN beside it: the utterance is left out",
+        f"warning: {sc}: no clips of 33 of the 35 words: backward, bed, bird, cat, dog ...",
+    ]
+    assert found.corpora["timit"]["splits"]["train"] == {"utterances": 1, "speakers": 1, "core_test_speakers": 0}
+    assert found.corpora["speech_commands"]["clips"] == 6

@@ -72,6 +72,7 @@ class Findings:
     participants: list[dict] = field(default_factory=list)
     corpora: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
+    _seen: set[Problem] = field(default_factory=set, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -108,7 +109,8 @@ class Findings:
         return None
 
     def _record(self, problem: Problem) -> None:
-        if problem not in self.problems:  # two checks of one file may meet the same fault
+        if problem not in self._seen:  # two checks of one file may meet the same fault
+            self._seen.add(problem)
             self.problems.append(problem)
 
     def raise_errors(self) -> None:
@@ -409,11 +411,12 @@ def _check_timit(found: Findings, root: Path, test_set: str, full: bool, progres
         splits[split] = {"utterances": len(utterances), "speakers": len({u.speaker for u in utterances}),
                           "core_test_speakers": len({u.speaker for u in utterances} & timit.CORE_TEST_SET)}
     folders = [f for f in root.iterdir() if f.is_dir() and f.name.upper() in ("TRAIN", "TEST")] if root.is_dir() else []
-    for folder in folders:
+    for folder in folders:  # an utterance lacking its .WAV or .PHN is left out by the reader: say so
         for path in sorted(folder.rglob("*")):
-            kind = path.suffix.upper()
-            partner = {".WAV": "PHN", ".PHN": "WAV"}.get(kind)
-            if partner and not any(path.with_suffix(s).is_file() for s in ("." + partner, "." + partner.lower())):
+            partner = {".WAV": "PHN", ".PHN": "WAV"}.get(path.suffix.upper())
+            if "." in path.stem or partner is None:  # e.g. SA1.WAV.wav, a converted copy beside SA1.WAV
+                continue
+            if not any(path.with_suffix(s).is_file() for s in ("." + partner, "." + partner.lower())):
                 found.add(WARNING, path, f"no .{partner} beside it: the utterance is left out")
     found.corpora["timit"] = {"root": str(root), "splits": splits}
 
