@@ -97,3 +97,36 @@ def write_real_layout(root, participants=("UTS01", "UTS02"), stories=("storya", 
 def real_layout(tmp_path):
     """Root of write_real_layout(tmp_path / "ds003020") (two participants, three training stories)."""
     return write_real_layout(tmp_path / "ds003020")
+
+
+def write_timit_layout(root, speakers=(("TRAIN", "DR1", "FAKS0"), ("TRAIN", "DR2", "MABC0"), ("TEST", "DR1", "MDAB0"))):
+    """A tiny TIMIT written by hand in the real layout: one SA1 per speaker, 4000 samples of
+    16 kHz SPHERE audio with its .PHN, .WRD and .TXT. Returns root."""
+    import numpy as np
+
+    from braintune.synthetic.corpora import write_sphere
+
+    for split, region, speaker in speakers:
+        folder = root / split / region / speaker
+        folder.mkdir(parents=True)
+        write_sphere(folder / "SA1.WAV", 0.1 * np.sin(np.arange(4000) / 5.0))
+        (folder / "SA1.PHN").write_text("0 1000 h#\n1000 3000 iy\n3000 4000 h#\n")
+        (folder / "SA1.WRD").write_text("1000 3000 she\n")
+        (folder / "SA1.TXT").write_text("0 4000 She.\n")
+    return root
+
+
+def write_commands_layout(root, words=("yes", "no"), speakers=("0a1b2c3d", "1b2c3d4e", "2c3d4e5f")):
+    """A tiny Speech Commands v0.02 written by hand: every speaker says every word (0.5 s of
+    16 kHz 16-bit PCM); the second speaker is listed for validation, the third for testing. Returns root."""
+    import numpy as np
+    import soundfile as sf
+
+    for word in words:
+        (root / word).mkdir(parents=True)
+        for speaker in speakers:
+            sf.write(root / word / f"{speaker}_nohash_0.wav", 0.1 * np.sin(np.arange(8000) / 3.0), 16000,
+                     subtype="PCM_16")
+    for name, speaker in (("validation_list.txt", speakers[1]), ("testing_list.txt", speakers[2])):
+        (root / name).write_text("".join(f"{word}/{speaker}_nohash_0.wav\n" for word in words))
+    return root

@@ -263,3 +263,69 @@ def test_textgrid_roundtrip_and_quirks(tmp_path):
     path.write_text("not a textgrid")
     with pytest.raises(DataError, match="s.TextGrid: not a readable Praat TextGrid"):
         read_textgrid(path)
+
+
+CHRONOLOGICAL = '''"Praat chronological TextGrid text file"
+0 2.5   ! Time domain.
+3   ! Number of tiers.
+"IntervalTier" "phone" 0 2.5
+"IntervalTier" "word" 0 2.5
+"TextTier" "bell" 0 2.5
+
+! a hand-edited file: one item out of time order; a comment holding "quotes" and numbers 1 2 3
+1 0 0.5
+""
+2 0 0.5
+""
+1 0.5 0.7
+"HH"
+2 0.5 1.2
+"hello"
+3 0.6
+"ding! 2 3"
+1 0.7 1.2
+"AH0"
+2 1.6 2.5
+""
+2 1.2 1.6
+"say ""hi"""
+1 1.2 2.5
+""
+'''
+
+
+def test_textgrid_chronological_format(tmp_path):
+    """Praat's third text format (TextGrid_readFromChronologicalTextFile): items of all tiers in time order."""
+    path = tmp_path / "c.TextGrid"
+    path.write_text(CHRONOLOGICAL)
+    tiers = read_textgrid(path)
+    assert tiers == {
+        "phone": [(0.0, 0.5, ""), (0.5, 0.7, "HH"), (0.7, 1.2, "AH0"), (1.2, 2.5, "")],
+        "word": [(0.0, 0.5, ""), (0.5, 1.2, "hello"), (1.2, 1.6, 'say "hi"'), (1.6, 2.5, "")],
+        "bell": [(0.6, 0.6, "ding! 2 3")],
+    }
+    assert read_words(path) == [("hello", 0.5, 1.2), ('say "hi"', 1.2, 1.6)]
+    path.write_bytes(CHRONOLOGICAL.replace("\n", "\r\n").encode("utf-16"))
+    assert read_textgrid(path) == tiers
+    path.write_text(CHRONOLOGICAL.replace("3 0.6\n", "4 0.6\n"))
+    with pytest.raises(DataError, match=r"c.TextGrid: not a readable Praat TextGrid \(.*tier number 4.0 is not 1..3\)"):
+        read_textgrid(path)
+
+
+def test_textgrid_comments_and_the_short_header(tmp_path):
+    """Praat's `!` comments (even holding numbers) carry no data; `ooTextFile short` heads some short files."""
+    path = tmp_path / "s.TextGrid"
+    path.write_text('File type = "ooTextFile short"\n"TextGrid"\n\n0 ! start 7\n2 ! end\n<exists>\n1\n'
+                    '"IntervalTier"\n"word"\n0\n2\n2\n0\n1\n"one"\n1\n2\n"two" ! 3 4 "five"\n')
+    assert read_words(path) == [("one", 0.0, 1.0), ("two", 1.0, 2.0)]
+
+
+def test_textgrid_in_a_format_not_read_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "b.TextGrid"
+    path.write_bytes(b"ooBinaryFile\x08TextGrid\x00\x00\x00\x00\x00\x00\x00\x00")
+    with pytest.raises(DataError, match=r"b.TextGrid: a binary Praat TextGrid; braintune reads the text formats"):
+        read_textgrid(path)
+    path.write_text("word,start,end\nthe,0.1,0.3\n")
+    with pytest.raises(DataError, match=r"b.TextGrid: not a readable Praat TextGrid: braintune reads the long, short "
+                                        r"and chronological text formats, and this file starts with 'word,start,end'"):
+        read_textgrid(path)

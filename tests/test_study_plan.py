@@ -10,7 +10,7 @@ from braintune.errors import ConfigError
 from braintune.study import runner
 from braintune.study.config import STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
-from conftest import write_real_layout
+from conftest import write_commands_layout, write_real_layout, write_timit_layout
 
 
 def config(tmp_path, *overrides):
@@ -18,8 +18,9 @@ def config(tmp_path, *overrides):
     fmri = tmp_path / "ds003020"
     if not fmri.exists():
         write_real_layout(fmri)
+        write_timit_layout(tmp_path / "timit")  # corpora the run's data check accepts
+        write_commands_layout(tmp_path / "sc")
         for corpus in ("timit", "sc"):
-            (tmp_path / corpus).mkdir()
             (tmp_path / corpus / "file.txt").write_text(corpus)
     raw = {"models": ["tiny:wav2vec2", "tiny:hubert"], "participants": ["UTS01", "UTS02"], "out": str(tmp_path / "run"),
            "data": {"fmri": str(fmri), "timit": str(tmp_path / "timit"), "speech_commands": str(tmp_path / "sc")}}

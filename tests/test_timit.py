@@ -152,3 +152,31 @@ def test_generator_is_deterministic(tmp_path):
     for rel in files_a:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     assert any((a / rel).read_bytes() != (c / rel).read_bytes() for rel in files_a if (c / rel).exists())
+
+
+def test_a_bad_wav_is_reported_before_its_labels(tmp_path):
+    """Guards against issue 13: a resampled or truncated .WAV was reported as its .PHN running past the audio."""
+    spk = tmp_path / "TRAIN" / "DR1" / "MABC0"
+    for name in ("SI1", "SI2", "SI3", "SI4"):
+        _write_utterance(spk, name, 1000, "0 500 h#\n500 1000 aa\n", "500 1000 a\n")
+    u1, u2, u3, u4 = timit.list_utterances(tmp_path)
+    write_sphere(spk / "SI1.WAV", np.zeros(500), sample_rate=8000)
+    (spk / "SI2.WAV").write_bytes((spk / "SI2.WAV").read_bytes()[:1024 + 2 * 600])
+    sf.write(spk / "SI3.WAV", np.zeros(1000, np.float32), 16000, format="WAV", subtype="PCM_16")
+    (spk / "SI3.WAV").write_bytes((spk / "SI3.WAV").read_bytes()[:44 + 2 * 700])  # a RIFF copy, cut short
+    write_sphere(spk / "SI4.WAV", np.zeros(1000), sample_coding="pcm,embedded-shorten-v2.00")
+    for read in (timit.read_phones, timit.read_words, timit.read_audio):
+        with pytest.raises(DataError, match=r"SI1\.WAV: sample rate 8000 Hz, expected 16000"):
+            read(u1)
+        with pytest.raises(DataError, match=r"SI2\.WAV: truncated: its header declares 1000 samples, the file holds 600"):
+            read(u2)
+        with pytest.raises(DataError, match=r"SI3\.WAV: truncated: its header declares 1000 samples, the file holds 700"):
+            read(u3)
+        with pytest.raises(DataError, match=r"SI4\.WAV: SPHERE sample_coding 'pcm,embedded-shorten-v2.00' \(compressed\)"):
+            read(u4)
+
+
+def test_a_corpus_one_folder_down_is_pointed_at(tmp_path):
+    _write_utterance(tmp_path / "timit" / "TRAIN" / "DR1" / "MABC0", "SA1", 1000, "0 1000 h#\n")
+    with pytest.raises(DataError, match=rf"no TRAIN folder; .* \(the corpus seems to be in {tmp_path / 'timit'}\)"):
+        timit.list_utterances(tmp_path)

@@ -16,6 +16,7 @@ ix->ih; ux->uw; zh->sh.
 
 from __future__ import annotations
 
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,8 +126,10 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
         raise DataError(f"{root}: TIMIT root is not a folder")
     folder = _child(root, "TRAIN" if split == "train" else "TEST")
     if folder is None or not folder.is_dir():
+        inner = [p for p in root.iterdir() if p.is_dir() and _child(p, "TRAIN") is not None]
+        hint = f" (the corpus seems to be in {inner[0]})" if inner else ""
         raise DataError(f"{root}: no {'TRAIN' if split == 'train' else 'TEST'} folder; expected the TIMIT layout "
-                        "TRAIN|TEST/DR1..DR8/<speaker>/<sentence>.WAV|PHN|WRD|TXT")
+                        f"TRAIN|TEST/DR1..DR8/<speaker>/<sentence>.WAV|PHN|WRD|TXT{hint}")
     utterances = []
     for dr in sorted(folder.iterdir()):
         if not (dr.is_dir() and dr.name.upper().startswith("DR")):
@@ -153,17 +156,55 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
 
 
 def num_samples(utt: Utterance) -> int:
-    """Length of the utterance's audio in samples, read from the file header."""
-    return audio.read_rate(utt.path("WAV"))[1]
+    """Length of the utterance's audio in samples, from its header, once the .WAV itself is checked.
+
+    The .WAV must be 16 kHz, not empty, not compressed SPHERE, and hold every sample its
+    header declares: a truncated or resampled copy is named as the .WAV's problem, before
+    any label file is blamed for running past its end.
+    """
+    path = utt.path("WAV")
+    declared = _declared_samples(path)
+    rate, frames = audio.read_rate(path)
+    if rate != SAMPLE_RATE:
+        raise DataError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE}")
+    if declared is not None and frames < declared:
+        raise DataError(f"{path}: truncated: its header declares {declared} samples, the file holds {frames}")
+    if frames == 0:
+        raise DataError(f"{path}: audio is empty")
+    return frames
+
+
+def _declared_samples(path: Path) -> int | None:
+    """Samples per channel the file's header declares (SPHERE `sample_count`, RIFF data chunk);
+    None for other formats. Compressed SPHERE (shorten) is a DataError: soundfile cannot decode it."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    if head.startswith(b"NIST_1A"):
+        fields = {}
+        for line in head.decode("latin-1").splitlines()[2:]:
+            parts = line.split(None, 2)
+            if parts == ["end_head"]:
+                break
+            if len(parts) == 3:
+                fields[parts[0]] = parts[2].strip()
+        coding = fields.get("sample_coding", "pcm")
+        if any(packed in coding for packed in ("shorten", "wavpack", "shortpack")):
+            raise DataError(f"{path}: SPHERE sample_coding {coding!r} (compressed); decompress the corpus first, "
+                            "e.g. with sph2pipe")
+        return int(fields["sample_count"]) if fields.get("sample_count", "").isdigit() else None
+    if head.startswith(b"RIFF"):
+        try:
+            with wave.open(str(path)) as w:
+                return w.getnframes()
+        except (wave.Error, EOFError):
+            return None
+    return None
 
 
 def read_audio(utt: Utterance) -> np.ndarray:
-    """The utterance's waveform: (samples,) float32 in [-1, 1] at 16 kHz."""
-    path = utt.path("WAV")
-    rate, _ = audio.read_rate(path)
-    if rate != SAMPLE_RATE:
-        raise DataError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE}")
-    return audio.read_audio(path, None, mono="require")
+    """The utterance's waveform: (samples,) float32 in [-1, 1] at 16 kHz (the .WAV checked by num_samples)."""
+    num_samples(utt)
+    return audio.read_audio(utt.path("WAV"), None, mono="require")
 
 
 def read_labels(path: str | Path, n_samples: int | None = None) -> list[Label]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from braintune.data.check import require_study_data
 from braintune.errors import ConfigError
 from braintune.io import remove_stale_temporaries, write_atomic, write_table
 from braintune.progress import tqdm
@@ -138,6 +139,11 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     if executor not in ("local", "local-processes", "slurm"):
         raise ConfigError(f"executor: 'local', 'local-processes' or 'slurm', got {executor!r}")
     inputs = study_inputs(cfg)
+    probes = cfg.probe if {"probe_pretrained", "probe_tuned"} & set(cfg.stages) else None
+    require_study_data(inputs.dataset, inputs.splits, rois=bool({"align_pretrained", "align_tuned"} & set(cfg.stages)),
+                       timit_root=cfg.data.timit if probes and probes.needs_timit else None,
+                       timit_test_set=cfg.probe.timit_test_set,
+                       speech_commands_root=cfg.data.speech_commands if probes and probes.needs_speech_commands else None)
     if inputs.splits:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     run_dir = prepare_run(cfg)
