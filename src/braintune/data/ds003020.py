@@ -308,8 +308,8 @@ class Dataset:
         return self._finite(out, path)
 
     def n_voxels(self, participant: str) -> int:
-        """Number of voxels (columns) of the participant's response files."""
-        stories = self.stories_of(participant)
+        """Number of voxels (columns) of the participant's response files (of stories respdict.json lists)."""
+        stories = [s for s in self.stories_of(participant) if s in self.respdict]
         if not stories:
             raise DataError(f"{self._participant_dir(participant)}: no response files (*.hf5)")
         path = self.response_path(participant, stories[0])
