@@ -68,13 +68,15 @@ def _check_positive(settings) -> None:
 
 @dataclass(frozen=True)
 class Measure:
-    """What is timed. Defaults are the real scale (an estimated 4-6 min on an H100, never yet run
-    there); --tiny starts from Measure.tiny()."""
+    """What is timed. Defaults are the real scale (an estimated 4-7 min on an H100; not yet run on a
+    GPU); --tiny starts from Measure.tiny()."""
 
     story_seconds: float = field(default=740.0, metadata={
         "help": "seconds of the synthetic story the fast schemes run on (a training story: 360 rows, ~740 s)"})
-    reference_seconds: float = field(default=60.0, metadata={"help": "seconds from the story's start the reference runs on"})
-    tune_steps: int = field(default=3, metadata={"help": "timed optimiser steps per tuning variant (after one warm-up)"})
+    reference_seconds: float = field(default=60.0, metadata={
+        "help": "seconds from the story's start the reference runs on"})
+    tune_steps: int = field(default=3, metadata={
+        "help": "timed optimiser steps per tuning variant (after one warm-up)"})
     tune_voxels: int = field(default=30_000, metadata={
         "help": "outputs of the tuning head (the paper's tuning voxels, ceiling > 0.4: 18.5k-50.7k)"})
     ridge_voxels: int = field(default=100_000, metadata={
@@ -83,7 +85,8 @@ class Measure:
     ridge_features: int = field(default=3_072, metadata={"help": "features of the timed ridge (768 x 4 delays)"})
     ridge_test_rows: int = field(default=291, metadata={"help": "test rows of the timed ridge"})
     probe_clips: int = field(default=2_048, metadata={"help": "1 s clips timed through the probing extraction"})
-    probe_utterances: int = field(default=256, metadata={"help": "2-4.5 s utterances timed through the probing extraction"})
+    probe_utterances: int = field(default=256, metadata={
+        "help": "2-4.5 s utterances timed through the probing extraction"})
     probe_fit_fraction: float = field(default=0.25, metadata={
         "help": "share of each probe's real rows (at least 200) the probe fits are timed on, scaled linearly"})
 
@@ -94,8 +97,9 @@ class Measure:
 
     @classmethod
     def tiny(cls) -> Measure:
-        return cls(story_seconds=4.0, reference_seconds=3.0, tune_steps=1, tune_voxels=50, ridge_voxels=500, ridge_rows=300, ridge_features=256,
-                   ridge_test_rows=40, probe_clips=16, probe_utterances=4, probe_fit_fraction=0.01)
+        return cls(story_seconds=4.0, reference_seconds=3.0, tune_steps=1, tune_voxels=50, ridge_voxels=500,
+                   ridge_rows=300, ridge_features=256, ridge_test_rows=40, probe_clips=16, probe_utterances=4,
+                   probe_fit_fraction=0.01)
 
 
 @dataclass(frozen=True)
@@ -261,16 +265,16 @@ def measure_tuning(model, audio: np.ndarray, settings, n_voxels: int, steps: int
     freeze_feature_encoder(model)
     net = BrainTuner(model, n_voxels).to(device)
     trainable = [p for p in net.backbone.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(
-        [{"params": trainable, "lr": settings.backbone_lr}, {"params": list(net.head.parameters()), "lr": settings.head_lr}]
-    )
+    optimizer = torch.optim.Adam([{"params": trainable, "lr": settings.backbone_lr},
+                                  {"params": list(net.head.parameters()), "lr": settings.head_lr}])
     scheduler = make_scheduler(optimizer, settings, steps_per_epoch=2 * (steps + 1))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.bf16)
     window, batch = to_samples(settings.window_seconds), settings.batch_size
     rng = np.random.default_rng(0)
     waves = np.stack([_piece(audio, int(s), window) for s in _starts(audio, window, batch, rng)])
     targets = torch.from_numpy(rng.standard_normal((batch, n_voxels), dtype=np.float32))
-    micro = [np.arange(m, min(m + settings.micro_batch_size, batch)) for m in range(0, batch, settings.micro_batch_size)]
+    size = settings.micro_batch_size
+    micro = [np.arange(m, min(m + size, batch)) for m in range(0, batch, size)]
 
     def cnn(idx):
         return net.cnn(model_input(net.backbone, torch.from_numpy(waves[idx]).to(device))).float()
@@ -315,7 +319,8 @@ def measure_tuning(model, audio: np.ndarray, settings, n_voxels: int, steps: int
             step(features)  # warm-up
             _reset_peak(device)
             _, seconds = _timed(device, lambda: [step(features) for _ in range(steps)])
-            out.update({f"step_{name}_windows_per_s": steps * batch / seconds, f"step_{name}_peak_gib": _peak_gib(device)})
+            out[f"step_{name}_windows_per_s"] = steps * batch / seconds
+            out[f"step_{name}_peak_gib"] = _peak_gib(device)
         _reset_peak(device)
         _, seconds = _timed(device, lambda: validate(variants["cache"]))
         out.update(validation_windows_per_s=batch / seconds, validation_peak_gib=_peak_gib(device))
@@ -402,7 +407,8 @@ def measure_probe_fits(probe, study: StudySizes, hidden: int, fraction: float) -
         "sentence-type": (utterances, 3),
         "words": ((study.commands_train, study.commands_validation, study.commands_test), study.words),
     }
-    run = {"mfcc": ridge_probe, "phonemes": multilabel_probe, "sentence-type": classifier_probe, "words": classifier_probe}
+    run = {"mfcc": ridge_probe, "phonemes": multilabel_probe, "sentence-type": classifier_probe,
+           "words": classifier_probe}
     rng = np.random.default_rng(0)
     out = {}
     for task in probe.tasks:
@@ -490,7 +496,8 @@ def project(cfg, study: StudySizes, results: dict, n_layers: int, n_features: in
             if part == "cache":
                 return (study.train_rows + study.validation_rows) / t["cnn_windows_per_s"] if tune.cnn_cache else 0.0
             if part == "train":
-                return tune.epochs * study.train_rows / t[f"step_{'cache' if tune.cnn_cache else 'no_cache'}_windows_per_s"]
+                step = "step_cache" if tune.cnn_cache else "step_no_cache"
+                return tune.epochs * study.train_rows / t[f"{step}_windows_per_s"]
             per_window = 1 / t["validation_windows_per_s"] + (0 if tune.cnn_cache else 1 / t["cnn_windows_per_s"])
             return (tune.epochs + 1) * study.validation_rows * per_window
         return seconds
@@ -503,7 +510,8 @@ def project(cfg, study: StudySizes, results: dict, n_layers: int, n_features: in
     stages = [
         ("tune: CNN cache", tuned, mean_over_models(tune_s("cache")),
          f"{study.train_rows + study.validation_rows:,} windows" if tune.cnn_cache else "off (tune.cnn_cache: false)"),
-        ("tune: training", tuned, mean_over_models(tune_s("train")), f"{tune.epochs} epochs x {study.train_rows:,} windows"),
+        ("tune: training", tuned, mean_over_models(tune_s("train")),
+         f"{tune.epochs} epochs x {study.train_rows:,} windows"),
         ("tune: validation", tuned, mean_over_models(tune_s("validation")),
          f"{tune.epochs + 1} x {study.validation_rows:,} windows"),
         ("align: features, pretrained", n_models, mean_over_models(features_s),
@@ -535,6 +543,11 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
+def _rate(value: float) -> str:
+    """Three significant digits (whole numbers from 1,000 up)."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def _gib(value: float | None) -> str:
     return "n/a (CPU)" if value is None else f"{value:.2f}"
 
@@ -550,7 +563,7 @@ def print_extraction(results: dict) -> None:
     rows = []
     for model, measured in results.items():
         reference = next(r["rate"] for r in measured if r["scheme"] == "reference")
-        rows += [[model, r["scheme"], r["settings"]["dtype"], f"{r['story_s']:g}", f"{r['rate']:.2f}",
+        rows += [[model, r["scheme"], r["settings"]["dtype"], f"{r['story_s']:g}", _rate(r["rate"]),
                   f"{r['rate'] / reference:.1f}", _gib(r["peak_gib"])] for r in measured]
     print(_table(["model", "scheme", "dtype", "story s", "s of story per s", "x reference", "peak GPU GiB"], rows))
 
@@ -563,7 +576,7 @@ def print_tuning(results: dict) -> None:
     parts = ("cnn", "step_cache", "step_no_cache", "validation")
     print(_table(["model", "CNN cache build", "step, CNN cached", "step, CNN per batch", "validation",
                   "peak GPU GiB (same order)"],
-                 [[model, *(f"{t[f'{p}_windows_per_s']:.1f}" for p in parts),
+                 [[model, *(_rate(t[f"{p}_windows_per_s"]) for p in parts),
                    _gib(None) if t["cnn_peak_gib"] is None else " / ".join(_gib(t[f"{p}_peak_gib"]) for p in parts)]
                   for model, t in results.items()]))
 
@@ -572,10 +585,10 @@ def print_probing(features: dict, fits: dict | None) -> None:
     print("\n## 3. Probing\n")
     if features:
         first = next(iter(features.values()))
-        print(f"Feature extraction (float32): seconds of audio per second, 1 s clips in batches of {first['batch_size']}, "
-              "2-4.5 s utterances one per batch; the model-identity hash apart\n")
+        print("Feature extraction (float32): seconds of audio per second, 1 s clips in batches of "
+              f"{first['batch_size']}, 2-4.5 s utterances one per batch; the model-identity hash apart\n")
         print(_table(["model", "clips", "utterances", "identity hash s", "peak GPU GiB"],
-                     [[m, f"{p['clips_rate']:.1f}", f"{p['utterances_rate']:.1f}", f"{p['identity_hash_s']:.2f}",
+                     [[m, _rate(p["clips_rate"]), _rate(p["utterances_rate"]), f"{p['identity_hash_s']:.2f}",
                        _gib(p["peak_gib"])] for m, p in features.items()]))
     if fits:
         print(f"\nProbe fits of one layer on the CPU ({torch.get_num_threads()} torch threads): synthetic features, "
@@ -586,9 +599,9 @@ def print_probing(features: dict, fits: dict | None) -> None:
 
 
 def print_ridge(r: dict) -> None:
-    print(f"\n## 4. Ridge per layer ({r['voxels']:,} voxels x {r['rows']:,} rows x {r['features']:,} features, float32, "
-          f"backend {r['backend']}, {r['alphas']} alphas, {r['folds']} folds by {r['fold_kind']}, metric {r['metric']}, "
-          f"voxel batch {r['voxel_batch']:,})\n")
+    print(f"\n## 4. Ridge per layer ({r['voxels']:,} voxels x {r['rows']:,} rows x {r['features']:,} features, "
+          f"float32, backend {r['backend']}, {r['alphas']} alphas, {r['folds']} folds by {r['fold_kind']}, "
+          f"metric {r['metric']}, voxel batch {r['voxel_batch']:,})\n")
     print(_table(["seconds per layer", "peak GPU GiB", "median test r"],
                  [[f"{r['seconds']:.2f}", _gib(r["peak_gib"]), f"{r['median_test_r']:.3f}"]]))
 
@@ -645,7 +658,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny models and sizes (default device: cpu)")
     parser.add_argument("--device", help="torch device (default: cuda; cpu with --tiny)")
     parser.add_argument("--families", nargs="+", default=list(FAMILY_NAMES), choices=list(FAMILY_NAMES))
-    parser.add_argument("--audio", choices=("speech", "noise"), default="speech", help="the synthetic story (default: speech)")
+    parser.add_argument("--audio", choices=("speech", "noise"), default="speech",
+                        help="the synthetic story (default: speech)")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "lebel2024.yaml", help="the study to project")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides of the study config, e.g. tune.micro_batch_size=8")
@@ -688,22 +702,21 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = describe(device)
     print("# braintune GPU benchmark" + (" (--tiny)" if args.tiny else ""))
-    print(f"device: {meta['device']}; torch {meta['torch']} (CUDA {meta['cuda']}); transformers {meta['transformers']}; "
-          f"CPU: {meta['cpu']}, {meta['torch_threads']} torch threads")
+    print(f"device: {meta['device']}; torch {meta['torch']} (CUDA {meta['cuda']}); "
+          f"transformers {meta['transformers']}; CPU: {meta['cpu']}, {meta['torch_threads']} torch threads")
     print(f"command: {meta['command']}")
     if dtype != "bfloat16":
         print("note: this GPU has no bfloat16: extraction and tuning run in float32")
-    kind = "tiny preset" if args.tiny else "architecture"
-    print(f"models: {', '.join(f'{FAMILY_NAMES[f]} {kind}' for f in args.families)}, random weights; "
+    names = {family: f"tiny:{family}" if args.tiny else FAMILY_NAMES[family] for family in args.families}
+    print(f"models: {', '.join(names.values())} ({'presets' if args.tiny else 'architectures'}), random weights; "
           f"story: {measure.story_seconds:g} s of {args.audio}", flush=True)
 
     failures: list[str] = []
-    results: dict = {"meta": meta, "measure": to_dict(measure), "study_sizes": to_dict(study), "config": str(args.config),
-                     "extraction": {}, "tuning": {}, "probe_features": {}}
+    results: dict = {"meta": meta, "measure": to_dict(measure), "study_sizes": to_dict(study),
+                     "config": str(args.config), "extraction": {}, "tuning": {}, "probe_features": {}}
     audio = _attempt("synthetic story (--audio noise needs no espeak-ng)", failures,
                      lambda: story_audio(measure.story_seconds, args.audio))
-    for family in args.families if audio is not None else []:
-        name = FAMILY_NAMES[family]
+    for family, name in names.items() if audio is not None else []:
         model = _attempt(f"{name}: model", failures, lambda: encoder(family, args.tiny, device))
         if model is None:
             continue
@@ -726,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
                                      lambda: measure_probe_fits(cfg.probe, study, hidden, measure.probe_fit_fraction))
     print_probing(results["probe_features"], results.get("probe_fits"))
     sys.stdout.flush()
-    results["ridge"] = _attempt("ridge", failures, lambda: measure_ridge(cfg.align, measure, study.train_stories, device))
+    results["ridge"] = _attempt("ridge", failures,
+                                lambda: measure_ridge(cfg.align, measure, study.train_stories, device))
     if results["ridge"]:
         print_ridge(results["ridge"])
     if not failures:

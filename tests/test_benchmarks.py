@@ -48,7 +48,7 @@ def test_tiny_run_prints_every_section_with_positive_numbers(tmp_path):
     report = json.loads(out.read_text())
     assert report["failures"] == []
     assert report["meta"]["torch"] and report["meta"]["command"].endswith(f"--json {out}")
-    models = {"wav2vec2-base", "hubert-base"}
+    models = {"tiny:wav2vec2", "tiny:hubert"}
     assert set(report["extraction"]) == set(report["tuning"]) == set(report["probe_features"]) == models
     for rows in report["extraction"].values():
         assert {row["scheme"] for row in rows} == {"reference", "fast", "study"}
