@@ -745,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         print_ridge(results["ridge"])
     if not failures:
         rows, notes = project(cfg, study, results, n_layers, hidden * len(cfg.align.delays))
-        if device.type == "cuda" and cfg.align.backend != "torch_cuda":
+        if device.type == "cuda" and cfg.align.backend not in ("torch_cuda", "auto"):
             notes.append(f"the ridge rows assume align.backend=torch_cuda ({args.config.name} has {cfg.align.backend})")
         results["projection"], results["projection_notes"] = rows, notes
         print_projection(rows, notes, args.config, args.tiny)

@@ -95,6 +95,15 @@ def fit_key(dataset: Dataset, participant: str, split: StorySplit, model: str, s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def ridge_backend(name: str) -> str:
+    """The himalaya backend `name` names; "auto": torch_cuda where a GPU is visible, else numpy."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "torch_cuda" if torch.cuda.is_available() else "numpy"
+
+
 def test_data(dataset: Dataset, participant: str, split: StorySplit, settings: AlignSettings
               ) -> tuple[np.ndarray, np.ndarray]:
     """(ceiling (voxels,), test response (test rows, voxels)) by the protocol's rules."""
@@ -150,7 +159,7 @@ def align_participant(
             X_test = np.asarray(features[split.test][i], dtype=np.float32)
             result = fit_encoding_model(
                 X_train, Y_train, folds, X_test, test_response, settings.alphas, metric=settings.rules.metric,
-                voxel_batch=settings.voxel_batch, backend=settings.backend,
+                voxel_batch=settings.voxel_batch, backend=ridge_backend(settings.backend),
             )
             _warn_alpha_edges(result.alpha[ceiling > settings.ceiling_threshold], settings.alphas, participant, layer)
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)

@@ -59,9 +59,9 @@ class AlignSettings:
     delays: list[int] = field(default_factory=lambda: [1, 2, 3, 4], metadata={
         "help": "FIR delays in TRs, added within each story"})
     voxel_batch: int = field(default=8192, metadata={"help": "voxels per ridge batch (memory bound)"})
-    backend: str = field(default="numpy", metadata={
-        "help": "himalaya backend of the ridge products: numpy, torch, torch_cuda",
-        "choices": ("numpy", "torch", "torch_cuda", "torch_mps", "cupy")})
+    backend: str = field(default="auto", metadata={
+        "help": "himalaya backend of the ridge products: 'auto' (torch_cuda where a GPU is visible, else numpy), "
+                "numpy, torch, torch_cuda", "choices": ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")})
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:

@@ -222,10 +222,10 @@ def _score(prediction, target, metric: str, xp) -> np.ndarray:
     """Validation score per voxel (float64 numpy) of a (rows, voxels) prediction."""
     if metric == "correlation":
         return _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
-    y = xp.to_numpy(target).astype(np.float64)
-    residual_var = (y - xp.to_numpy(prediction).astype(np.float64)).var(0)
-    assumed_var = (1.0 + y.var(0)) / 2.0
-    rsq = 1.0 - residual_var / assumed_var
+    residual = target - prediction
+    residual, centred = residual - residual.mean(0), target - target.mean(0)  # variances on the device
+    residual_var, target_var = (xp.to_numpy((a * a).mean(0)).astype(np.float64) for a in (residual, centred))
+    rsq = 1.0 - residual_var / ((1.0 + target_var) / 2.0)
     return np.nan_to_num(np.sign(rsq) * np.sqrt(np.abs(rsq)))
 
 
