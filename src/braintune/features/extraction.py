@@ -77,11 +77,12 @@ def _autocast_blocks(model, enabled: bool):
         yield
 
 
-def _run(model, windows: np.ndarray, bf16: bool) -> torch.Tensor:
-    """All layers for a batch of equal-length windows (batch, samples). -> (batch, layers, frames, hidden) float32"""
+def _run(model, windows: np.ndarray, bf16: bool, frames=slice(None)) -> torch.Tensor:
+    """All layers for a batch of equal-length windows (batch, samples), the frames `frames` selected
+    on the model's device. -> (batch, layers, frames, hidden) float32 on the CPU"""
     with torch.inference_mode(), _autocast_blocks(model, bf16):
         states = hidden_states(model, torch.from_numpy(np.ascontiguousarray(windows)))
-    return torch.stack(states, dim=1).float().cpu()
+        return torch.stack([h[:, frames] for h in states], dim=1).float().cpu()
 
 
 def _empty(model, n_steps: int) -> np.ndarray:
@@ -97,7 +98,7 @@ def reference_features(
     features = _empty(model, len(ends))
     for i, end in enumerate(tqdm(ends, desc=desc, unit="step", disable=not progress, leave=False)):
         window = audio[max(0, end - context) : end]
-        features[:, i] = _run(model, window[None], scheme.bf16)[0, :, -1].numpy()
+        features[:, i] = _run(model, window[None], scheme.bf16, frames=slice(-1, None))[0, :, -1].numpy()
     return ends / SAMPLE_RATE, features
 
 
@@ -164,12 +165,17 @@ def fast_cnn(model, audio: np.ndarray, plan: list) -> torch.Tensor:
     return torch.cat(pieces, dim=1)
 
 
-def _run_on_cnn(model, cnn: torch.Tensor, bf16: bool) -> torch.Tensor:
-    """All layers from given CNN features (batch, channels, frames). -> (batch, layers, frames, hidden) float32"""
+def _run_on_cnn(model, cnn: torch.Tensor, bf16: bool, frames: list[np.ndarray] | None = None):
+    """All layers from given CNN features (batch, channels, frames). -> (batch, layers, frames, hidden)
+    float32 on the CPU; with `frames` (one index array per row), only those frames of each row,
+    selected on the model's device: [(layers, len(frames[row]), hidden) float32 numpy]."""
     placeholder = torch.zeros(len(cnn), (cnn.shape[2] - 1) * HOP + RECEPTIVE_FIELD)  # what the CNN would have read
     with torch.inference_mode(), _autocast_blocks(model, bf16), _patched(model.feature_extractor, lambda _: cnn):
-        states = hidden_states(model, placeholder)
-    return torch.stack(states, dim=1).float().cpu()
+        stacked = torch.stack(hidden_states(model, placeholder), dim=1)
+        if frames is None:
+            return stacked.float().cpu()
+        return [stacked[row][:, torch.as_tensor(f, device=stacked.device)].float().cpu().numpy()
+                for row, f in enumerate(frames)]
 
 
 def fast_features(
@@ -188,9 +194,9 @@ def fast_features(
             for b in range(0, len(group), scheme.batch_size):
                 batch = group[b : b + scheme.batch_size]
                 inputs = [cnn[:, start // HOP : (end - RECEPTIVE_FIELD) // HOP + 1] for start, end, _, _ in batch]
-                states = _run_on_cnn(model, torch.stack(inputs), scheme.bf16)
-                for row, (_, _, steps, frames) in enumerate(batch):
-                    features[:, steps] = states[row][:, frames].numpy()
+                kept = _run_on_cnn(model, torch.stack(inputs), scheme.bf16, [frames for *_, frames in batch])
+                for (_, _, steps, _), states in zip(batch, kept):
+                    features[:, steps] = states
                 bar.update(len(batch))
     return ends / SAMPLE_RATE, features
 
