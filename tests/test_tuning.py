@@ -233,16 +233,17 @@ def test_cnn_cache_changes_nothing(tuned, sim_dataset, tmp_path):
 
 def test_damaged_checkpoint_or_cache_is_one_clear_error(sim_dataset, tmp_path, capsys):
     """Guards against a traceback (or a silent restart that overwrites the run) when a resumed
-    run finds a truncated or garbled checkpoint.pt or CNN cache: one DataError line naming the
-    file and what to do, and every file of the run left as it was."""
+    run finds a truncated or garbled checkpoint.pt, CNN cache or config.yaml: one DataError
+    line naming the file and what to do, and every file of the run left as it was."""
     out = tmp_path / "run"
     tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST, stop_after_epoch=1)
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    cache, checkpoint = out / "cnn_cache" / "train.npy", out / "checkpoint.pt"
-    intact = {p: p.read_bytes() for p in (cache, checkpoint)}
+    cache, checkpoint, config = out / "cnn_cache" / "train.npy", out / "checkpoint.pt", out / "config.yaml"
+    intact = {p: p.read_bytes() for p in (cache, checkpoint, config)}
     damages = [(cache, intact[cache][: len(intact[cache]) // 2], "delete .*cnn_cache to rebuild it"),
                (checkpoint, intact[checkpoint][: len(intact[checkpoint]) // 2], "move it away to restart"),
-               (checkpoint, b"not a checkpoint", "move it away to restart")]
+               (checkpoint, b"not a checkpoint", "move it away to restart"),
+               (config, b"data: [unclosed", "move the folder away")]
     for path, damaged, advice in damages:
         path.write_bytes(damaged)
         before = {p: p.read_bytes() for p in files}
