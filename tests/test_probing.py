@@ -5,18 +5,22 @@ import pandas as pd
 import pytest
 
 from braintune import models
+from braintune.arrays import zscore
 from braintune.data import speech_commands, timit
 from braintune.probing import (
+    ItemSet,
+    ProbeSettings,
     Split,
     classifier_probe,
     extract,
     mfcc_frames,
     multilabel_probe,
     ridge_probe,
-    speech_commands_probe_data,
-    timit_probe_data,
+    speech_commands_corpus,
+    timit_corpus,
 )
-from braintune.probing.probes import _fit_binary_logistics
+from braintune.probing.probes import LOGISTIC_CS, RIDGE_ALPHAS, _fit_binary_logistics
+from braintune.probing.tasks import REGISTRY
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +112,14 @@ def test_test_rows_are_never_used_for_fitting_or_selection(monkeypatch):
     y[split.test] = marker
     multi = (y > 0).astype(np.int8)
     seen = []
-    for name in ("_zscore", "_ridge_weights", "_logistic", "_fit_binary_logistics"):
+    fitted_arguments = {"_standardise": lambda a: [a[0][a[1]]],  # statistics from the fit rows only
+                        "ridge_predict": lambda a: a[:2], "_logistic": lambda a: a[:2],
+                        "_fit_binary_logistics": lambda a: a[:2]}
+    for name, fitted in fitted_arguments.items():
         real = getattr(probes, name)
 
-        def spy(*args, _real=real, _name=name, **kwargs):
-            fitted = args[:2] if _name != "_zscore" else args[:1]  # _zscore: stats from the first array only
-            seen.append(max(np.abs(np.asarray(a, float)).max() for a in fitted))
+        def spy(*args, _real=real, _fitted=fitted, **kwargs):
+            seen.append(max(np.abs(np.asarray(a, float)).max() for a in _fitted(args)))
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(probes, name, spy)
@@ -125,50 +131,212 @@ def test_test_rows_are_never_used_for_fitting_or_selection(monkeypatch):
         Split(np.arange(10), np.arange(10, 12), np.arange(11, 15))
 
 
-def test_timit_splits_hold_out_test_speakers_and_validate_on_training_speakers(standin_timit):
-    data = timit_probe_data(standin_timit, segment_seconds=0.5, frames_per_utterance=10, seed=0)
-    roles = {r: {u.speaker for u, role in zip(data.utterances, data.role) if role == r}
+def _standardised(fit: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """By hand: both arrays z-scored with the statistics of `fit`."""
+    mean, sd = fit.mean(axis=0), fit.std(axis=0)
+    return (fit - mean) / sd, (other - mean) / sd
+
+
+def _roles(n_fit: int, n_val: int, n_test: int) -> Split:
+    return Split(np.arange(n_fit), n_fit + np.arange(n_val), n_fit + n_val + np.arange(n_test))
+
+
+def test_ridge_alpha_is_chosen_on_validation_and_refit_on_fit_plus_validation():
+    """Guards against the ridge probe choosing alpha on the test rows, and against refitting
+    it on the fit rows only instead of fit + validation. The validation rows (a weak, shifted
+    echo of the fit rows' mapping) prefer alpha 100 and the test rows alpha 10; sklearn's
+    Ridge on features z-scored by hand is the oracle. Either bug changes the reported R² by
+    more than 0.1 (0.319 against 0.486 or 0.468), far beyond float64 rounding."""
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    split = _roles(60, 100, 100)
+    w = rng.standard_normal((20, 3))
+    x = rng.standard_normal((260, 20))
+    y = x @ w
+    y[split.fit] += 2.0 * rng.standard_normal((60, 3))
+    y[split.validation] = 0.2 * y[split.validation] + 3.0 + 0.5 * rng.standard_normal((100, 3))
+
+    def oracle(choose_on, refit_on):
+        """(alpha chosen by R² on `choose_on` after fitting the fit rows, test R² after refitting on `refit_on`)"""
+        x_fit, x_choose = _standardised(x[split.fit], x[choose_on])
+        r2 = [r2_score(y[choose_on], Ridge(alpha=a).fit(x_fit, y[split.fit]).predict(x_choose)) for a in RIDGE_ALPHAS]
+        alpha = RIDGE_ALPHAS[int(np.argmax(r2))]
+        x_refit, x_test = _standardised(x[refit_on], x[split.test])
+        return alpha, r2_score(y[split.test], Ridge(alpha=alpha).fit(x_refit, y[refit_on]).predict(x_test))
+
+    alpha, r2 = oracle(split.validation, split.train)
+    on_test, refit_fit_only = oracle(split.test, split.train), oracle(split.validation, split.fit)
+    assert alpha == 100 and on_test[0] == 10  # the data make the bugs visible ...
+    assert abs(on_test[1] - r2) > 0.1 and abs(refit_fit_only[1] - r2) > 0.1  # ... in the score too
+    result = ridge_probe(x, y, split)
+    assert result.chosen["alpha"] == alpha
+    assert result.scores["r2"] == pytest.approx(r2, rel=0, abs=1e-9)
+
+
+def _two_rules(seed: int = 0):
+    """2-D features, correlated (0.9) on fit and test rows, independent on validation rows;
+    the rule x0 - 0.9 x1 > 0 (which weak regularisation finds) and the rule x0 > 0 (the class
+    means' direction, which strong regularisation keeps). -> x (600, 2), rule, means_rule, split"""
+    rng = np.random.default_rng(seed)
+    split = _roles(200, 200, 200)
+    correlated = np.linalg.cholesky(np.array([[1.0, 0.9], [0.9, 1.0]]))
+    x = rng.standard_normal((600, 2))
+    x[split.fit] @= correlated.T
+    x[split.test] @= correlated.T
+    return x, (x[:, 0] - 0.9 * x[:, 1] > 0).astype(np.int8), (x[:, 0] > 0).astype(np.int8), split
+
+
+def test_classifier_C_is_chosen_on_validation_and_refit_on_fit_plus_validation():
+    """Guards against the classifier probe (words, sentence type) choosing C on the test rows:
+    validation labels follow the class means' direction (best at C = 1e-4), test labels the
+    fit rows' rule (best at C = 10). The oracle is sklearn's LogisticRegression on features
+    z-scored by hand, chosen on validation and refit on fit + validation; choosing on test
+    would report macro-F1 0.87 instead of 0.35."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    x, rule, means_rule, split = _two_rules()
+    labels = np.where(np.isin(np.arange(len(x)), split.validation), means_rule, rule)
+
+    def oracle(choose_on):
+        def fit(rows, c):
+            return LogisticRegression(C=c, max_iter=500, random_state=0).fit(
+                _standardised(x[rows], x[:1])[0], labels[rows])
+
+        x_choose = _standardised(x[split.fit], x[choose_on])[1]
+        f1 = [f1_score(labels[choose_on], fit(split.fit, c).predict(x_choose), average="macro") for c in LOGISTIC_CS]
+        c = LOGISTIC_CS[int(np.argmax(f1))]
+        pred = fit(split.train, c).predict(_standardised(x[split.train], x[split.test])[1])
+        return c, {a: f1_score(labels[split.test], pred, average=a) for a in ("macro", "micro")}
+
+    c, f1 = oracle(split.validation)
+    on_test = oracle(split.test)
+    assert c == 1e-4 and on_test[0] == 10 and on_test[1]["macro"] - f1["macro"] > 0.3
+    result = classifier_probe(x, labels, split)
+    assert result.chosen["C"] == c
+    assert result.scores == pytest.approx({"macro_f1": f1["macro"], "micro_f1": f1["micro"]}, rel=0, abs=1e-12)
+
+
+def test_multilabel_C_is_chosen_on_validation_per_label():
+    """Guards against the phoneme probe choosing C on the test rows: label 0 prefers C = 1e-4 on
+    validation and C = 10 on test, label 1 the reverse. The oracle is one sklearn
+    LogisticRegression per label (tight tolerance) on features z-scored by hand, chosen on
+    validation and refit on fit + validation; its test decisions lie at least 0.025 from the
+    boundary, so the solvers' differences (~1e-4) cannot change them. Choosing on test would
+    report macro-F1 0.43 instead of 0.31."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    x, rule, means_rule, split = _two_rules()
+    labels = np.stack([rule, rule], axis=1)
+    labels[split.validation, 0] = means_rule[split.validation]
+    labels[split.test, 1] = means_rule[split.test]
+
+    def oracle(choose_on):
+        x_fit, x_choose = _standardised(x[split.fit], x[choose_on])
+        x_train, x_test = _standardised(x[split.train], x[split.test])
+        chosen, pred = [], []
+        for j in range(2):
+            def fit(xs, rows, c):
+                return LogisticRegression(C=c, tol=1e-10, max_iter=10_000).fit(xs, labels[rows, j])
+
+            f1 = [f1_score(labels[choose_on, j], fit(x_fit, split.fit, c).predict(x_choose)) for c in LOGISTIC_CS]
+            chosen.append(LOGISTIC_CS[int(np.argmax(f1))])
+            pred.append(fit(x_train, split.train, chosen[-1]).predict(x_test))
+        pred = np.stack(pred, axis=1)
+        return chosen, {a: f1_score(labels[split.test], pred, average=a) for a in ("macro", "micro")}
+
+    chosen, f1 = oracle(split.validation)
+    on_test = oracle(split.test)
+    assert chosen == [1e-4, 10] and on_test[0] == [10, 1e-4] and on_test[1]["macro"] - f1["macro"] > 0.1
+    result = multilabel_probe(x, labels, split)
+    assert result.chosen == {"C_0": 1e-4, "C_1": 10}
+    assert result.scores == pytest.approx({"macro_f1": f1["macro"], "micro_f1": f1["micro"]}, rel=0, abs=1e-12)
+
+
+def test_zscore_applies_the_reference_statistics():
+    """Guards against probes z-scoring test rows with their own statistics (which leaks the
+    test rows' mean and spread into the features): rows are scaled by the reference rows'
+    mean and sd; a column constant in the reference becomes 0."""
+    fit = np.array([[1.0, 5.0], [3.0, 5.0]])
+    other = np.array([[2.0, 7.0], [5.0, 1.0]])
+    np.testing.assert_array_equal(zscore(other, reference=fit, dtype=np.float64), [[0.0, 0.0], [3.0, 0.0]])
+    np.testing.assert_array_equal(zscore(fit, dtype=np.float64), zscore(fit, reference=fit, dtype=np.float64))
+
+
+def test_task_registry_is_the_settings_choice():
+    """Guards against a task module that is not registered, or a registered task that the
+    settings, the CLI and the study cannot choose: one task per module of
+    braintune/probing/tasks, all of them the choices and the default of ProbeSettings.tasks."""
+    import pkgutil
+
+    import braintune.probing.tasks as tasks
+    from braintune.probing import CORPORA, PROBES, TASKS
+
+    modules = {m.name for m in pkgutil.iter_modules(tasks.__path__)}
+    assert {name.replace("-", "_") for name in REGISTRY} == modules == {"mfcc", "words", "phonemes", "sentence_type"}
+    assert TASKS == tuple(REGISTRY) and ProbeSettings().tasks == list(TASKS)
+    for task in REGISTRY.values():
+        assert task.corpus in CORPORA and (task.probe in PROBES or callable(task.probe)), task.name
+    assert ProbeSettings(tasks=["words"]).needs_speech_commands and not ProbeSettings(tasks=["words"]).needs_timit
+
+
+def test_timit_rows_hold_out_test_speakers_and_validate_on_training_speakers(standin_timit):
+    settings = ProbeSettings(segment_seconds=0.5, frames_per_utterance=10)
+    corpus = timit_corpus(standin_timit, settings, seed=0)
+    roles = {r: {u.speaker for u, role in zip(corpus.items, corpus.role) if role == r}
              for r in ("fit", "validation", "test")}
     train_speakers = {u.speaker for u in timit.list_utterances(standin_timit, "train")}
     assert roles["test"] == {u.speaker for u in timit.list_utterances(standin_timit, "test")}
     assert roles["fit"] | roles["validation"] == train_speakers and len(roles["validation"]) == 1
     assert not roles["fit"] & roles["validation"] and not roles["test"] & train_speakers
-    for owners in (data.items.picks[:, 0], data.segment_utterance):  # MFCC frames, phoneme segments
-        split = data.split_of(owners)
-        assert {data.utterances[i].split for i in owners[split.test]} == {"TEST"}
-        assert {data.utterances[i].speaker for i in owners[split.train]} == train_speakers
+    rows = {name: REGISTRY[name].rows(corpus, settings, 0) for name in ("mfcc", "phonemes", "sentence-type")}
+    for data in rows.values():
+        owners = data.spans[:, 0]
+        assert {corpus.items[i].split for i in owners[data.split.test]} == {"TEST"}
+        assert {corpus.items[i].speaker for i in owners[data.split.train]} == train_speakers
+    # MFCC rows: 10 single frames per utterance, labelled with their own MFCCs
+    mfcc = rows["mfcc"]
+    assert (np.bincount(mfcc.spans[:, 0]) == 10).all() and (mfcc.spans[:, 2] - mfcc.spans[:, 1] == 1).all()
+    first = mfcc.spans[:, 0] == 0
+    np.testing.assert_array_equal(mfcc.labels[first], mfcc_frames(corpus.load(0))[mfcc.spans[first, 1]])
     # segments: half-second pieces whose phones are those of their utterance
-    whole = data.items.spans[: len(data.utterances)]
-    segs = data.items.spans[data.segment_rows]
-    assert (segs[:, 2] - segs[:, 1]).max() == 25 and len(segs) > 2 * len(whole)
-    first = np.flatnonzero(data.segment_utterance == 0)
-    phones = timit.read_phones(data.utterances[0])
+    segs = rows["phonemes"].spans
+    assert (segs[:, 2] - segs[:, 1]).max() == 25 and len(segs) > 2 * len(corpus.items)
+    first = segs[:, 0] == 0
+    phones = timit.read_phones(corpus.items[0])
     expected = set().union(*[timit.phone_set(phones, a * 320, (b - 1) * 320 + 400) for _, a, b in segs[first]])
-    assert {timit.PHONES_39[j] for j in np.flatnonzero(data.phone_labels[first].max(axis=0))} == expected
-    assert (np.bincount(data.items.picks[:, 0]) == 10).all()
+    labels = rows["phonemes"].labels[first]
+    assert {timit.PHONES_39[j] for j in np.flatnonzero(labels.max(axis=0))} == expected
+    assert rows["sentence-type"].labels.tolist() == [u.sentence_type for u in corpus.items]
 
 
 def test_feature_cache_is_reused_only_when_settings_match(standin_commands, tiny_model, tmp_path, monkeypatch):
-    data = speech_commands_probe_data(standin_commands)
-    assert [c.split for c in np.array(data.clips)[data.split.test]] == ["test"] * 35
-    data.items.spans = data.items.spans[:6]  # six clips are enough here
-    feats = extract(tiny_model, data.items, tmp_path, progress=False)
-    clip = speech_commands.read_clip(data.clips[2])
+    corpus = speech_commands_corpus(standin_commands)
+    data = REGISTRY["words"].rows(corpus, ProbeSettings(), 0)
+    assert [corpus.items[i].split for i in data.split.test] == ["test"] * 35
+    items = ItemSet(corpus.name, corpus.fingerprints, corpus.n_samples, corpus.load, data.spans[:6])  # six clips
+    items.spans[5] = (2, 10, 11)  # and one frame of the third
+    feats = extract(tiny_model, items, tmp_path, progress=False)
+    clip = speech_commands.read_clip(corpus.items[2])
     import torch
 
     with torch.inference_mode():
         states = models.hidden_states(tiny_model, torch.from_numpy(clip)[None])
     for layer in (0, 2):
         np.testing.assert_allclose(feats.pooled(layer)[2], states[layer][0].mean(0).numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(feats.pooled(layer)[5], states[layer][0, 10].numpy(), rtol=1e-4, atol=1e-5)
 
     def fail(*args, **kwargs):
         raise AssertionError("features were recomputed")
 
     monkeypatch.setattr(models, "hidden_states", fail)
-    assert extract(tiny_model, data.items, tmp_path, progress=False).folder == feats.folder
-    data.items.spans = data.items.spans[:5]
+    assert extract(tiny_model, items, tmp_path, progress=False).folder == feats.folder
+    items.spans = items.spans[:5]
     with pytest.raises(AssertionError, match="recomputed"):
-        extract(tiny_model, data.items, tmp_path, progress=False)
+        extract(tiny_model, items, tmp_path, progress=False)
     assert [p.name for p in (tmp_path / "tiny-wav2vec2").iterdir()] == [feats.folder.name]  # no temp left
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -14,18 +15,20 @@ import pytest
 import safetensors.torch
 import torch
 import transformers
+import yaml
 
 from braintune.cli import main as cli_main
+from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
 from braintune.errors import ConfigError, DataError, ModelNotAvailable
 from braintune.models import hidden_states, load_encoder, tiny_config
-from braintune.tuning import BrainTuner, TuneSettings, audio_window, tune
+from braintune.tuning import BrainTuner, TuneSettings, audio_window, load_data, tune, write_spec
 from braintune.tuning.schedule import backbone_lr_factor, head_lr_factor
 
 SUBJECT = "UTS01"
-# Small and fast: 4 s windows, a few epochs, high learning rates so 3 epochs show learning.
+# Small and fast: 4 s windows, a few epochs, high learning rates (the demo's) so 3 epochs show learning.
 FAST = TuneSettings(
     window_seconds=4.0, ceiling_threshold=0.4, epochs=3, batch_size=16, micro_batch_size=8,
-    backbone_lr=2e-4, warmup_epochs=1, head_lr=1e-2, seed=0,
+    backbone_lr=1e-3, warmup_epochs=1, head_lr=1e-2, seed=0,
 )
 
 
@@ -42,6 +45,16 @@ def tuned(sim_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tuned")
     tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST)
     return out
+
+
+def _flags(settings: TuneSettings) -> list[str]:
+    """`braintune tune` flags for `settings` (those that differ from the defaults)."""
+    flags = []
+    for key, value in settings.to_dict().items():
+        if value != getattr(TuneSettings(), key):
+            name = "--" + key.replace("_", "-")
+            flags += [name if value is True else "--no-" + name[2:]] if isinstance(value, bool) else [name, str(value)]
+    return flags
 
 
 def deterministic_tiny(path: Path) -> Path:
@@ -80,6 +93,41 @@ def test_audio_window_pads_with_silence_outside_the_audio():
     np.testing.assert_array_equal(audio_window(audio, 12, 4), [9, 10, 0, 0])
 
 
+def test_training_targets_are_per_story_per_voxel_zscores(tmp_path):
+    """Guards against brain-tuning targets that are not z-scored, z-scored across voxels
+    instead of over time, or z-scored over the stacked stories instead of per story: every
+    story and voxel gets its own offset and scale, and the targets the training loop reads
+    must equal each story's per-voxel z-scores over time, computed here by hand."""
+    import h5py
+
+    from conftest import write_real_layout
+
+    root = write_real_layout(tmp_path / "ds", participants=(SUBJECT,), n_voxels=6)
+    rng = np.random.default_rng(1)
+    folder = root / "derivative" / "preprocessed_data" / SUBJECT
+    raw = {}
+    for story in ("storya", "storyb", "storyc", "stagefright"):
+        offsets, scales = rng.normal(0, 100, 6), np.exp(rng.uniform(-3, 3, 6))
+        raw[story] = (offsets + scales * rng.standard_normal((10, 6))).astype(np.float32)
+        with h5py.File(folder / f"{story}.hf5", "w") as f:
+            f["data"] = raw[story]
+    signal = rng.standard_normal((10, 6))  # repeats share it: every voxel's ceiling is high
+    repeats = np.stack([signal + 0.1 * rng.standard_normal((10, 6)) for _ in range(3)])
+    repeats = ((repeats - repeats.mean(1, keepdims=True)) / repeats.std(1, keepdims=True)).astype(np.float32)
+    with h5py.File(folder / "wheretheressmoke.hf5", "w") as f:
+        f["data"], f["individual_repeats"] = repeats.mean(0), repeats
+
+    dataset = Dataset(root)
+    data = load_data(dataset, SUBJECT, resolve_split(dataset, [SUBJECT])[SUBJECT], FAST)
+    assert data.voxels.tolist() == list(range(6))
+    for pairs in (data.train, data.validation):
+        for i, story in enumerate(pairs.stories):
+            x = raw[story].astype(np.float64)
+            by_hand = (x - x.mean(axis=0)) / x.std(axis=0)
+            np.testing.assert_allclose(pairs.targets[pairs.story == i], by_hand, rtol=0, atol=1e-5, err_msg=story)
+    assert data.train.stories == ["storya", "storyb", "storyc"] and data.validation.stories == ["stagefright"]
+
+
 def test_settings_reject_nonsense():
     with pytest.raises(ConfigError, match="batch_size"):
         TuneSettings(batch_size=0)
@@ -95,11 +143,31 @@ def test_settings_reject_nonsense():
 def test_validation_loss_falls(tuned):
     log = _log(tuned)
     assert [r["epoch"] for r in log] == [0, 1, 2, 3]
-    # ~50 training windows: the loss falls on the training stories, and on the validation
+    # ~70 training windows: the loss falls on the training stories, and on the validation
     # story (there mostly as the randomly initialised head is calibrated)
     assert log[-1]["train_loss"] < log[1]["train_loss"] - 0.03
     assert log[-1]["validation_loss"] < log[0]["validation_loss"] - 0.01
     assert log[1]["head_lr"] == pytest.approx(FAST.head_lr * 0.8)
+
+
+def test_the_backbone_learns_not_only_the_head(tuned, sim_dataset, tmp_path):
+    """Guards against a backbone that does not learn (left out of the optimiser, its lr stuck
+    at 0, gradients that never reach it, or trained the wrong way: gradient ascent), which
+    test_validation_loss_falls alone would miss: a head alone lowers the loss too. Every
+    transformer weight must have moved (Adam moves it by about the lr per step: ~7e-3 here;
+    a backbone without gradient moves by exactly 0), and the full tuning must beat a head-only
+    run (backbone_lr 0, same seed) on the training loss by 0.005: measured 0.997 against 1.013,
+    while rounding moves either by about 5e-4 (measured between micro-batch sizes 3 and 8)."""
+    tuned_state = _checkpoint(tuned)["model"]
+    start = BrainTuner(load_encoder("tiny:wav2vec2"), len(np.load(tuned / "voxels.npy"))).state_dict()
+    for key, before in start.items():
+        if key.startswith("backbone.encoder.") and not key.endswith("k_proj.bias"):  # softmax ignores a key bias
+            assert (tuned_state[key] - before).abs().max() > 1e-4, f"{key} did not move"
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, backbone_lr=0.0))
+    head_only = _checkpoint(tmp_path)["model"]
+    torch.testing.assert_close(head_only["backbone.encoder.layers.1.feed_forward.output_dense.weight"],
+                               start["backbone.encoder.layers.1.feed_forward.output_dense.weight"], rtol=0, atol=0)
+    assert _log(tuned)[-1]["train_loss"] < _log(tmp_path)[-1]["train_loss"] - 0.005
 
 
 def test_outputs(tuned, sim_dataset):
@@ -136,18 +204,22 @@ def test_exported_backbone_gives_the_tuned_hidden_states(tuned):
 
 
 def test_killed_and_resumed_run_ends_with_the_same_weights(tuned, sim_dataset, tmp_path):
+    """Guards against an inexact resume, and against a finished run that keeps (or a paused
+    run that loses) its CNN cache: it stays between invocations, goes when the run finishes
+    (the `tuned` run), and stays with keep_cnn_cache."""
     tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, FAST, stop_after_epoch=1)
     assert [r["epoch"] for r in _log(tmp_path)] == [0, 1]
-    assert not (tmp_path / "backbone").exists()
+    assert not (tmp_path / "backbone").exists() and (tmp_path / "cnn_cache" / "train.npy").is_file()
     with pytest.raises(ConfigError, match="resume"):
         tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, FAST)
     with pytest.raises(ConfigError, match="seed"):
         tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, seed=1), resume=True)
-    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, FAST, resume=True)
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, keep_cnn_cache=True), resume=True)
     resumed, uninterrupted = _checkpoint(tmp_path), _checkpoint(tuned)
     for key, tensor in uninterrupted["model"].items():
         torch.testing.assert_close(resumed["model"][key], tensor, rtol=0, atol=0, msg=key)
     assert _log(tmp_path)[-1]["validation_loss"] == _log(tuned)[-1]["validation_loss"]
+    assert (tmp_path / "cnn_cache" / "train.npy").is_file() and not (tuned / "cnn_cache").exists()
 
 
 def test_cnn_cache_changes_nothing(tuned, sim_dataset, tmp_path):
@@ -159,6 +231,48 @@ def test_cnn_cache_changes_nothing(tuned, sim_dataset, tmp_path):
     assert uncached["train_loss"] == pytest.approx(cached["train_loss"], rel=1e-5)
 
 
+def test_damaged_checkpoint_or_cache_is_one_clear_error(sim_dataset, tmp_path, capsys):
+    """Guards against a traceback (or a silent restart that overwrites the run) when a resumed
+    run finds a truncated or garbled checkpoint.pt, CNN cache or config.yaml: one DataError
+    line naming the file and what to do, and every file of the run left as it was."""
+    out = tmp_path / "run"
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST, stop_after_epoch=1)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    cache, checkpoint, config = out / "cnn_cache" / "train.npy", out / "checkpoint.pt", out / "config.yaml"
+    intact = {p: p.read_bytes() for p in (cache, checkpoint, config)}
+    damages = [(cache, intact[cache][: len(intact[cache]) // 2], "delete .*cnn_cache to rebuild it"),
+               (checkpoint, intact[checkpoint][: len(intact[checkpoint]) // 2], "move it away to restart"),
+               (checkpoint, b"not a checkpoint", "move it away to restart"),
+               (config, b"data: [unclosed", "move the folder away")]
+    for path, damaged, advice in damages:
+        path.write_bytes(damaged)
+        before = {p: p.read_bytes() for p in files}
+        with pytest.raises(DataError, match=f"{re.escape(str(path))}: .*{advice}"):
+            tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST, resume=True)
+        assert sorted(p for p in out.rglob("*") if p.is_file()) == files
+        assert all(p.read_bytes() == content for p, content in before.items())
+        code = cli_main(["tune", "--data", str(sim_dataset), "--subject", SUBJECT, "--model", "tiny:wav2vec2",
+                         "--out", str(out), "--resume", *_flags(FAST)])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err and err.splitlines()[-1].startswith(f"braintune tune: error: {path}")
+        path.write_bytes(intact[path])
+
+
+def test_disk_space_message_shows_the_sizes(sim_dataset, tmp_path, monkeypatch):
+    """Guards against a disk-space error that reads "needs 0.0 GB, 0.0 GB free" for a cache of
+    a few MB: sizes are shown in the unit that shows their digits."""
+    import shutil
+
+    from braintune.tuning.cache import size_text
+
+    assert [size_text(n) for n in (512, 2_345, 3_456_789, 3.7e9, 2.2e12)] == \
+        ["512 bytes", "2.3 kB", "3.5 MB", "3.7 GB", "2.2 TB"]
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr("braintune.tuning.cache.shutil.disk_usage", lambda path: usage._replace(free=1_500))
+    with pytest.raises(ConfigError, match=r"train.npy: the CNN cache needs \d+\.\d MB, 1\.5 kB free"):
+        tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, FAST)
+
+
 # ---- bad input --------------------------------------------------------------------------
 def test_bad_input_gives_clear_errors(sim_dataset, tmp_path):
     with pytest.raises(DataError, match=r"UTS01 has no voxel with a noise ceiling above 0.999"):
@@ -168,8 +282,6 @@ def test_bad_input_gives_clear_errors(sim_dataset, tmp_path):
     with pytest.raises(ModelNotAvailable, match="no-such-org/no-such-model"):
         tune(sim_dataset, SUBJECT, "no-such-org/no-such-model", tmp_path / "c", FAST)
     with pytest.raises(DataError, match="UTS01/nostory.hf5: missing; the split's validation story 'nostory'"):
-        from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
-
         resolve_split(Dataset(sim_dataset), [SUBJECT], SplitSettings(validation_story="nostory"))
 
 
@@ -182,24 +294,61 @@ def test_cli_prints_one_line_errors(sim_dataset, tmp_path, capsys):
 
 
 # ---- several processes --------------------------------------------------------------------
-def test_two_processes_agree_with_one(sim_dataset, tmp_path):
+def test_two_processes_take_the_same_steps_as_one(sim_dataset, tmp_path, monkeypatch):
+    """Guards against DDP computing another update than one process (gradients not summed over
+    the processes, the loss divided by the local instead of the global batch, a rank's share
+    of a batch dropped or counted twice, validation or loss sums not reduced). Both runs go through `python -m braintune.tuning SPEC.json`
+    (the second under torch.distributed.run, 2 processes) with the encoder in float64
+    (tests/_tune_float64.py), so rounding (~1e-15 here) cannot decide what a wrong update
+    changes by ~1e-3; the last batch of the epoch is split unevenly between the processes."""
     model = deterministic_tiny(tmp_path / "tiny")
-    settings = replace(FAST, epochs=1, cnn_cache=False)
-    tune(sim_dataset, SUBJECT, model, tmp_path / "one", settings)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
-        "-m", "braintune", "tune", "--data", str(sim_dataset), "--subject", SUBJECT, "--model", str(model),
-        "--out", str(tmp_path / "two"), "--window-seconds", "4", "--epochs", "1", "--batch-size", "16",
-        "--micro-batch-size", "8", "--backbone-lr", "2e-4", "--warmup-epochs", "1", "--head-lr", "1e-2",
-        "--no-cnn-cache",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one, two = _checkpoint(tmp_path / "one")["model"], _checkpoint(tmp_path / "two")["model"]
-    for key, tensor in one.items():
-        torch.testing.assert_close(two[key], tensor, rtol=1e-4, atol=1e-5, msg=key)
-    assert _log(tmp_path / "two")[-1]["validation_r"] == pytest.approx(_log(tmp_path / "one")[-1]["validation_r"], abs=1e-4)
+    settings = replace(FAST, epochs=1, window_seconds=2.0, cnn_cache=False)
+    split = resolve_split(Dataset(sim_dataset), [SUBJECT])[SUBJECT]
+    split = replace(split, train=split.train[:2])  # 2 stories: half the work
+    helper = Path(__file__).with_name("_tune_float64.py")
+    one = write_spec(tmp_path / "one.json", sim_dataset, SUBJECT, model, tmp_path / "one", settings, split)
+    two = write_spec(tmp_path / "two.json", sim_dataset, SUBJECT, model, tmp_path / "two", settings, split)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    ddp = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                            str(helper), str(two)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    import braintune.tuning.model as model_step
+    from braintune.tuning.__main__ import main
+
+    real_loader = model_step.load_encoder
+    monkeypatch.setattr(model_step, "load_encoder", lambda *args, **kwargs: real_loader(*args, **kwargs).double())
+    assert main([str(one)]) == 0
+    output = ddp.communicate(timeout=300)[0]
+    assert ddp.returncode == 0, output[-3000:]
+    assert yaml.safe_load((tmp_path / "one" / "config.yaml").read_text())["n_train_pairs"] % settings.batch_size
+    alone, pair = _checkpoint(tmp_path / "one")["model"], _checkpoint(tmp_path / "two")["model"]
+    for key, tensor in alone.items():
+        assert tensor.dtype == torch.float64, key
+        torch.testing.assert_close(pair[key], tensor, rtol=0, atol=1e-10, msg=key)
+    for a, b in zip(_log(tmp_path / "one"), _log(tmp_path / "two"), strict=True):
+        for key in ("validation_loss", "validation_r") + (("train_loss",) if a["epoch"] else ()):
+            assert b[key] == pytest.approx(a[key], rel=0, abs=1e-10), (a["epoch"], key)
+
+
+def test_ddp_cell_reports_a_process_error_in_one_line(sim_dataset, tmp_path):
+    """Guards against the study's DDP branch (a tune cell with executor.gpus_per_job > 1 on one
+    machine) failing with a traceback, or not running the cell's spec: its processes run
+    `python -m braintune.tuning` on the cell's spec, and their DataError (no voxel passes the
+    threshold) comes back as the same DataError in the study."""
+    from braintune.demo import demo_config
+    from braintune.study.plan import plan_cells
+    from braintune.study.stages import run_tune
+
+    data = {"fmri": sim_dataset, "timit": tmp_path, "speech_commands": tmp_path}
+    cfg = demo_config(tmp_path, data, ["participants=[UTS01]", "stages=[tune]", "executor.gpus_per_job=2",
+                                       "tune.ceiling_threshold=0.999"])
+    (cell,) = plan_cells(cfg)
+    folder = cell.folder(tmp_path / "run")
+    folder.mkdir(parents=True)
+    with pytest.raises(DataError, match="UTS01 has no voxel with a noise ceiling above 0.999"):
+        run_tune(cell, cfg, tmp_path / "run", folder)
+    spec = json.loads((folder / "ddp_spec.json").read_text())
+    assert spec["out"] == str(folder) and spec["settings"]["ceiling_threshold"] == 0.999 and spec["resume"]
+    assert spec["split"]["validation"] == "stagefright"
 
 
 # ---- science ------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
     braintune tune --data DIR --subject UTS01 --model facebook/wav2vec2-base --out runs/UTS01
     torchrun --nproc-per-node 4 -m braintune tune ...   (data parallel over 4 processes)
+
+(The library's own DDP entry is `python -m braintune.tuning SPEC.json`, see braintune.tuning.ddp.)
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Linear probes per layer: MFCC (TIMIT), word identity (Speech Commands), phonemes and
-sentence type (TIMIT). Uses data and models."""
+sentence type (TIMIT), one module per task in braintune.probing.tasks. Uses data and models."""
 
 from braintune._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     **dict.fromkeys(("TASKS", "ProbeSettings"), "braintune.probing.settings"),
-    **dict.fromkeys(("ItemSet", "LayerFeatures", "extract", "mfcc_frames"), "braintune.probing.features"),
-    **dict.fromkeys(("ProbeResult", "Split", "classifier_probe", "multilabel_probe", "ridge_probe"),
+    **dict.fromkeys(("REGISTRY", "Task", "TaskRows", "register"), "braintune.probing.tasks"),
+    **dict.fromkeys(("CORPORA", "Corpus", "Split", "carve_validation_speakers", "speech_commands_corpus",
+                     "timit_corpus"), "braintune.probing.corpora"),
+    **dict.fromkeys(("ItemSet", "LayerFeatures", "extract"), "braintune.probing.features"),
+    "mfcc_frames": "braintune.probing.tasks.mfcc",
+    **dict.fromkeys(("PROBES", "ProbeResult", "classifier_probe", "multilabel_probe", "ridge_probe"),
                     "braintune.probing.probes"),
-    **dict.fromkeys(("carve_validation_speakers", "run_probes", "speech_commands_probe_data", "timit_probe_data",
-                     "write_table"), "braintune.probing.run"),
+    "run_probes": "braintune.probing.run",
 })

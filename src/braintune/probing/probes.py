@@ -3,7 +3,9 @@
 Every probe takes row indices for three disjoint sets: `fit` (trains), `validation`
 (chooses the regularisation) and `test` (scored once, with the chosen setting refit on
 fit + validation). Test rows are never used for fitting or for choosing. Features are
-z-scored with the statistics of the rows being fit.
+z-scored with the statistics of the rows being fit (braintune.arrays.zscore); the ridge
+is braintune.encoding.ridge's solver. `PROBES` names them for the tasks
+(braintune.probing.tasks).
 """
 
 from __future__ import annotations
@@ -16,29 +18,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, r2_score
 
+from braintune.arrays import zscore
+from braintune.encoding.ridge import ridge_predict
+from braintune.probing.corpora import Split
+
 RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-2, 7))  # on z-scored features
 LOGISTIC_CS = tuple(10.0 ** k for k in range(-4, 2))
-
-
-@dataclass(frozen=True)
-class Split:
-    """Disjoint row indices: fit, validation (chooses hyperparameters) and test (scored)."""
-
-    fit: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-    def __post_init__(self):
-        sets = [set(np.asarray(a).tolist()) for a in (self.fit, self.validation, self.test)]
-        if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
-            raise ValueError("fit, validation and test rows overlap")
-        if not all(sets):
-            raise ValueError("fit, validation and test sets must all be non-empty")
-
-    @property
-    def train(self) -> np.ndarray:
-        """fit + validation: the rows the final model is refit on."""
-        return np.concatenate([self.fit, self.validation])
 
 
 @dataclass
@@ -49,39 +34,41 @@ class ProbeResult:
     chosen: dict[str, float] = field(default_factory=dict)
 
 
-def _zscore(fit_rows: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    mean = fit_rows.mean(axis=0)
-    std = fit_rows.std(axis=0)
-    std[std < 1e-8] = 1.0
-    return [((a - mean) / std).astype(np.float64) for a in (fit_rows, *others)]
+def _standardise(features: np.ndarray, fit_rows: np.ndarray, other_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features of `fit_rows` and of `other_rows`, z-scored with the fit rows' statistics. -> float64"""
+    fit = features[fit_rows]
+    return zscore(fit, dtype=np.float64), zscore(features[other_rows], dtype=np.float64, reference=fit)
 
 
-def _ridge_weights(x: np.ndarray, y: np.ndarray, alphas) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Ridge solutions (W, intercept) for every alpha from one eigendecomposition of XᵀX (centred)."""
-    x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
-    xc, yc = x - x_mean, y - y_mean
-    evals, evecs = np.linalg.eigh(xc.T @ xc)
-    proj = evecs.T @ (xc.T @ yc)
-    out = []
-    for alpha in alphas:
-        w = evecs @ (proj / (np.maximum(evals, 0.0) + alpha)[:, None])
-        out.append((w, y_mean - x_mean @ w))
-    return out
+def _ridge_predictions(features: np.ndarray, targets: np.ndarray, fit_rows: np.ndarray, eval_rows: np.ndarray,
+                       alphas) -> np.ndarray:
+    """Ridge with an unpenalised intercept, fit on `fit_rows` for every alpha, predicting `eval_rows`.
+
+    Features z-scored and targets centred with the fit rows' statistics, so the intercept-free
+    solver (one eigendecomposition for all alphas and outputs) fits the intercept exactly.
+    -> (alphas, eval rows, outputs) float64
+    """
+    x_fit, x_eval = _standardise(features, fit_rows, eval_rows)
+    y_fit = targets[fit_rows].astype(np.float64)
+    y_mean = y_fit.mean(axis=0)
+    n_out = y_fit.shape[1]
+    tiled = np.tile(y_fit - y_mean, len(alphas))  # (rows, alphas * outputs): column a * n_out + j
+    prediction = ridge_predict(x_fit, tiled, x_eval, np.repeat(np.asarray(alphas, np.float64), n_out))
+    return prediction.reshape(len(eval_rows), len(alphas), n_out).transpose(1, 0, 2) + y_mean
 
 
 def ridge_probe(features: np.ndarray, targets: np.ndarray, split: Split, alphas=RIDGE_ALPHAS) -> ProbeResult:
     """Ridge regression from features (rows, dims) to targets (rows, outputs).
 
-    alpha maximises validation R²; score "r2" is the test R² averaged uniformly over outputs.
+    alpha maximises the validation R² (averaged uniformly over outputs; ties: the smaller);
+    score "r2" is the test R², averaged uniformly over outputs, after refitting on fit +
+    validation with that alpha.
     """
-    x_fit, x_val = _zscore(features[split.fit], features[split.validation])
-    y_fit, y_val = targets[split.fit].astype(np.float64), targets[split.validation]
-    val_r2 = [r2_score(y_val, x_val @ w + b) for w, b in _ridge_weights(x_fit, y_fit, alphas)]
+    val_r2 = [r2_score(targets[split.validation], p)
+              for p in _ridge_predictions(features, targets, split.fit, split.validation, alphas)]
     alpha = alphas[int(np.argmax(val_r2))]
-    x_train, x_test = _zscore(features[split.train], features[split.test])
-    (w, b), = _ridge_weights(x_train, targets[split.train].astype(np.float64), [alpha])
-    r2 = r2_score(targets[split.test], x_test @ w + b, multioutput="uniform_average")
-    return ProbeResult({"r2": float(r2)}, {"alpha": float(alpha)})
+    (prediction,) = _ridge_predictions(features, targets, split.train, split.test, [alpha])
+    return ProbeResult({"r2": float(r2_score(targets[split.test], prediction))}, {"alpha": float(alpha)})
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> LogisticRegression:
@@ -96,11 +83,11 @@ def classifier_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=
 
     C maximises validation macro-F1; scores are test "macro_f1" and "micro_f1".
     """
-    x_fit, x_val = _zscore(features[split.fit], features[split.validation])
+    x_fit, x_val = _standardise(features, split.fit, split.validation)
     val_f1 = [f1_score(labels[split.validation], _logistic(x_fit, labels[split.fit], c, seed).predict(x_val),
                        average="macro", zero_division=0) for c in cs]
     c = cs[int(np.argmax(val_f1))]
-    x_train, x_test = _zscore(features[split.train], features[split.test])
+    x_train, x_test = _standardise(features, split.train, split.test)
     pred = _logistic(x_train, labels[split.train], c, seed).predict(x_test)
     truth = labels[split.test]
     return ProbeResult({"macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
@@ -153,7 +140,7 @@ def multilabel_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=
 
     def predictions(rows_fit, rows_eval):
         """(len(cs), len(rows_eval), classes) predictions, one slice per C."""
-        x_fit, x_eval = _zscore(features[rows_fit], features[rows_eval])
+        x_fit, x_eval = _standardise(features, rows_fit, rows_eval)
         y_fit = labels[rows_fit]
         constant = y_fit.min(axis=0) == y_fit.max(axis=0)
         out = np.broadcast_to(y_fit[0], (len(cs), len(rows_eval), labels.shape[1])).copy()
@@ -172,3 +159,10 @@ def multilabel_probe(features: np.ndarray, labels: np.ndarray, split: Split, cs=
     return ProbeResult({"macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
                         "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0))},
                        {f"C_{j}": float(cs[b]) for j, b in enumerate(best)})
+
+
+PROBES = {  # name -> (features, labels, split, seed) -> ProbeResult
+    "ridge": lambda features, labels, split, seed: ridge_probe(features, labels, split),
+    "classifier": lambda features, labels, split, seed: classifier_probe(features, labels, split, seed=seed),
+    "multilabel": lambda features, labels, split, seed: multilabel_probe(features, labels, split),
+}

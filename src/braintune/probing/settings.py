@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from braintune.errors import ConfigError
+from braintune.probing.tasks import REGISTRY
 
-TASKS = ("mfcc", "words", "phonemes", "sentence-type")
-TIMIT_TASKS = ("mfcc", "phonemes", "sentence-type")
+TASKS = tuple(REGISTRY)  # every registered task (braintune.probing.tasks), in module order
 TIMIT_TEST_SETS = ("test", "core-test")
 
 
@@ -18,8 +18,7 @@ class ProbeSettings:
     RESULT_NEUTRAL = ("batch_size",)
 
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={
-        "help": "probing tasks: mfcc (TIMIT frames, R2), words (Speech Commands, F1), phonemes and "
-                "sentence-type (TIMIT, F1)", "choices": TASKS})
+        "help": "probing tasks: " + "; ".join(f"{t.name} ({t.help})" for t in REGISTRY.values()), "choices": TASKS})
     segment_seconds: float | None = field(default=None, metadata={
         "help": "phoneme probe: segment length in seconds (default: whole utterances)"})
     frames_per_utterance: int | None = field(default=20, metadata={
@@ -46,10 +45,14 @@ class ProbeSettings:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
 
+    def tasks_on(self, corpus: str) -> list[str]:
+        """The chosen tasks that read `corpus` ("timit", "speech-commands")."""
+        return [t for t in self.tasks if REGISTRY[t].corpus == corpus]
+
     @property
     def needs_timit(self) -> bool:
-        return any(t in TIMIT_TASKS for t in self.tasks)
+        return bool(self.tasks_on("timit"))
 
     @property
     def needs_speech_commands(self) -> bool:
-        return "words" in self.tasks
+        return bool(self.tasks_on("speech-commands"))

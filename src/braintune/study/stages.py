@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,26 +91,19 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log).
 
     With executor.gpus_per_job > 1 the cell trains with DDP, one process per GPU: a Slurm
-    job was started with one task per GPU (WORLD_SIZE is set); elsewhere the same tune
-    command runs under torchrun.
+    job was started with one task per GPU (WORLD_SIZE is set); elsewhere the run is written
+    to folder/ddp_spec.json and started under torch.distributed.run (braintune.tuning.ddp).
     """
     import os
 
     settings = cfg.tune_settings()
     gpus = cfg.executor.gpus_per_job
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
-        split = _split(cfg, cell.participant)
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={gpus}", "-m", "braintune", "tune",
-               "--data", cfg.data.fmri, "--subject", cell.participant, "--model", cell.model, "--out", str(folder),
-               "--test-story", split.test, "--validation-story", split.validation,
-               "--train-stories", *split.train, "--resume"]
-        for name, value in settings.to_dict().items():
-            if value is not None and not isinstance(value, bool):
-                cmd += ["--" + name.replace("_", "-"), str(value)]
-            elif isinstance(value, bool):
-                cmd += ["--" + ("" if value else "no-") + name.replace("_", "-")]
-        log.info("running %s", " ".join(cmd))
-        subprocess.run(cmd, check=True)
+        from braintune.tuning.ddp import launch, write_spec
+
+        spec = write_spec(folder / "ddp_spec.json", cfg.data.fmri, cell.participant, cell.model, folder, settings,
+                          _split(cfg, cell.participant), resume=True)
+        launch(spec, gpus)
         return
     from braintune.tuning import tune
 

@@ -1,4 +1,5 @@
-"""Cache of the frozen CNN's output, one entry per (audio window) pair.
+"""CNN-features step of brain-tuning: the frozen CNN's output per (audio window) pair,
+computed per batch or read from a cache built once.
 
 The CNN is frozen and sees the same windows every epoch, so its output is computed once.
 Base models normalise the CNN's first layer over the whole input (group norm over time),
@@ -22,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from braintune.errors import ConfigError
+from braintune.errors import ConfigError, DataError
+from braintune.models import model_input
+from braintune.progress import tqdm
+from braintune.tuning.data import Pairs
 from braintune.tuning.distributed import Process
 from braintune.tuning.model import BrainTuner
-from braintune.tuning.pairs import Pairs
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,27 @@ def fingerprint(model_source: str, pairs: Pairs) -> str:
     return h.hexdigest()
 
 
+def size_text(nbytes: float) -> str:
+    """A byte count in the largest unit (bytes, kB, MB, GB, TB) that keeps it >= 1: '1.5 MB'."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The finished cache at `path`, read-only memory map; DataError if unreadable or misshapen."""
+    try:
+        cache = np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        reason = f"unreadable ({type(exc).__name__}: {exc})"
+    else:
+        if cache.shape == shape and cache.dtype == np.float32:
+            return cache
+        reason = f"holds {cache.dtype} {cache.shape}, expected float32 {shape}"
+    raise DataError(f"{path}: CNN cache {reason}; delete {path.parent} to rebuild it (the run's other files stay)")
+
+
 def build_cnn_cache(
     model: BrainTuner,
     pairs: Pairs,
@@ -63,14 +86,15 @@ def build_cnn_cache(
     """The CNN output of every pair, read-only memory map. -> (pairs, channels, frames) float32
 
     prepare: waveforms (batch, samples) float32 numpy -> model input tensor on the device.
-    Reuses `path` when its fingerprint matches; a partial cache is rebuilt.
+    Reuses `path` when its marker's fingerprint matches (a corrupt file is a DataError);
+    a partial cache is rebuilt.
     """
     path = Path(path)
     marker = path.with_suffix(".json")
     key = fingerprint(model_source, pairs)
     shape = (len(pairs), *cnn_shape(model, pairs.window))
-    if marker.is_file() and path.is_file() and json.loads(marker.read_text()).get("fingerprint") == key:
-        return np.load(path, mmap_mode="r")
+    if marker.is_file() and path.is_file() and _marker_key(marker) == key:
+        return _open_cache(path, shape)
     nbytes = int(np.prod(shape)) * 4
     if process.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,10 +102,10 @@ def build_cnn_cache(
         free = shutil.disk_usage(path.parent).free
         if nbytes > free:
             raise ConfigError(
-                f"{path}: the CNN cache needs {nbytes / 1e9:.1f} GB, {free / 1e9:.1f} GB free; "
+                f"{path}: the CNN cache needs {size_text(nbytes)}, {size_text(free)} free; "
                 "free space or set cnn_cache: false"
             )
-        log.info("caching the frozen CNN's output of %d windows in %s (%.2f GB)", len(pairs), path, nbytes / 1e9)
+        log.info("caching the frozen CNN's output of %d windows in %s (%s)", len(pairs), path, size_text(nbytes))
         np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape).flush()
     process.barrier()
     out = np.load(path, mmap_mode="r+")
@@ -99,6 +123,36 @@ def build_cnn_cache(
     return np.load(path, mmap_mode="r")
 
 
+def _marker_key(marker: Path) -> str | None:
+    """The fingerprint a cache's marker holds (None if unreadable: the cache is rebuilt)."""
+    try:
+        return json.loads(marker.read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def cached_batch(cache: np.ndarray, indices: np.ndarray, device: torch.device) -> torch.Tensor:
     """Rows of the cache as one tensor. -> (len(indices), channels, frames) float32"""
     return torch.from_numpy(np.ascontiguousarray(cache[np.asarray(indices)])).to(device)
+
+
+class CNNFeatures:
+    """The frozen CNN's output for the pairs of one set (train or validation), in the model's
+    dtype on the process's device: read from the cache at `cache_path` (built on first use,
+    cooperatively by all processes), or computed per batch when `cache_path` is None."""
+
+    def __init__(self, net: BrainTuner, pairs: Pairs, process: Process, model_source: str,
+                 cache_path: Path | None, batch_size: int):
+        self.net, self.pairs, self.device = net, pairs, process.device
+        self.cache = None if cache_path is None else build_cnn_cache(
+            net, pairs, cache_path, model_source, process, self.prepare, batch_size)
+
+    def prepare(self, waveforms: np.ndarray) -> torch.Tensor:
+        """Waveforms as the model's input. (batch, samples) float32 numpy -> tensor on the device"""
+        return model_input(self.net.backbone, torch.from_numpy(waveforms).to(self.device, self.net.dtype))
+
+    def __call__(self, indices: np.ndarray) -> torch.Tensor:
+        """CNN features of the given pairs. -> (len(indices), channels, frames)"""
+        if self.cache is not None:
+            return cached_batch(self.cache, indices, self.device).to(self.net.dtype)
+        return self.net.cnn(self.prepare(self.pairs.waveforms(indices))).to(self.net.dtype)

@@ -1,4 +1,4 @@
-"""The brain-tuned model: speech encoder, mean over frames of its last layer, linear head to voxels.
+"""Model step of brain-tuning: speech encoder, mean over frames of its last layer, linear head to voxels.
 
 The frozen CNN feature encoder and the trainable rest are called separately so that the
 CNN's output of a window can be computed once and cached (see tuning.cache). The split
@@ -12,10 +12,12 @@ import torch
 from torch import nn
 
 from braintune.errors import ModelNotAvailable
+from braintune.models import freeze_feature_encoder, load_encoder
+from braintune.tuning.settings import TuneSettings
 
 
 class BrainTuner(nn.Module):
-    """backbone + mean pool over frames of the last hidden state + linear head."""
+    """backbone + mean pool over frames of the last hidden state + linear head (in the backbone's dtype)."""
 
     def __init__(self, backbone: nn.Module, n_voxels: int):
         super().__init__()
@@ -28,7 +30,12 @@ class BrainTuner(nn.Module):
         if getattr(backbone, "adapter", None) is not None:
             raise ModelNotAvailable(f"{type(backbone).__name__} has an adapter (add_adapter=True); not supported")
         self.backbone = backbone
-        self.head = nn.Linear(backbone.config.hidden_size, n_voxels)
+        self.head = nn.Linear(backbone.config.hidden_size, n_voxels, dtype=next(backbone.parameters()).dtype)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype: CNN features, inputs and targets are cast to it."""
+        return self.head.weight.dtype
 
     @torch.no_grad()
     def cnn(self, waveforms: torch.Tensor) -> torch.Tensor:
@@ -46,3 +53,14 @@ class BrainTuner(nn.Module):
     def forward(self, cnn_features: torch.Tensor) -> torch.Tensor:
         """Predicted responses. (batch, channels, frames) -> (batch, voxels)"""
         return self.head(self.last_hidden_state(cnn_features).mean(dim=1))
+
+
+def build_model(model_source: str, n_voxels: int, settings: TuneSettings, device: torch.device) -> BrainTuner:
+    """The model step: the encoder `model_source` (float32, CNN frozen) and a head seeded by
+    settings.seed, on `device`. With several processes, broadcast rank 0's weights after."""
+    torch.manual_seed(settings.seed)
+    backbone = load_encoder(model_source, dtype="float32", device=device)
+    freeze_feature_encoder(backbone)
+    if settings.gradient_checkpointing:
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    return BrainTuner(backbone, n_voxels).to(device)

@@ -1,4 +1,4 @@
-"""Learning-rate schedules of brain-tuning, as multipliers of the base lr per optimiser step."""
+"""Optimiser and learning-rate schedules of brain-tuning (lrs as multipliers of the base lr per optimiser step)."""
 
 from __future__ import annotations
 
@@ -31,4 +31,12 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings, steps_per_epoch: 
             lambda step: backbone_lr_factor(step, steps_per_epoch, settings.warmup_epochs, settings.epochs),
             lambda step: head_lr_factor(step, steps_per_epoch, settings.head_lr_decay, settings.head_lr_floor),
         ],
+    )
+
+
+def make_optimizer(net, settings) -> torch.optim.Adam:
+    """Adam over two groups: [trainable backbone parameters at backbone_lr, head at head_lr]."""
+    backbone = [p for p in net.backbone.parameters() if p.requires_grad]
+    return torch.optim.Adam(
+        [{"params": backbone, "lr": settings.backbone_lr}, {"params": list(net.head.parameters()), "lr": settings.head_lr}]
     )

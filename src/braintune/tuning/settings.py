@@ -20,7 +20,7 @@ class TuneSettings:
     norm makes it depend on the whole window), so caching it changes nothing.
     """
 
-    RESULT_NEUTRAL = ("micro_batch_size", "cnn_cache", "gradient_checkpointing", "device")
+    RESULT_NEUTRAL = ("micro_batch_size", "cnn_cache", "keep_cnn_cache", "gradient_checkpointing", "device")
 
     window_seconds: float = field(default=10.0, metadata={
         "help": "seconds of audio ending at each response row (covers the haemodynamic delay; the public code "
@@ -30,7 +30,8 @@ class TuneSettings:
     batch_size: int = field(default=128, metadata={"help": "windows per optimiser step (over all micro-batches and processes)"})
     micro_batch_size: int = field(default=8, metadata={
         "help": "windows per forward/backward (gradients accumulate to batch_size; any batch fits any memory)"})
-    backbone_lr: float = field(default=5e-5, metadata={"help": "Adam lr of the transformer (linear warm-up, then linear decay)"})
+    backbone_lr: float = field(default=5e-5, metadata={
+        "help": "Adam lr of the transformer (linear warm-up, then linear decay); 0 trains the head alone (a control)"})
     warmup_epochs: int = field(default=5, metadata={"help": "epochs of backbone lr warm-up"})
     head_lr: float = field(default=1e-4, metadata={"help": "Adam lr of the linear head"})
     head_lr_decay: float = field(default=0.8, metadata={"help": "head lr factor per epoch"})
@@ -38,15 +39,20 @@ class TuneSettings:
     seed: int = field(default=0, metadata={"help": "seed of initialisation, data order, dropout"})
     cnn_cache: bool = field(default=True, metadata={
         "help": "store the frozen CNN's output per window on disk once instead of recomputing it every step"})
+    keep_cnn_cache: bool = field(default=False, metadata={
+        "help": "keep the CNN cache when the run finishes (1.02 MB per 10 s window at base size: GBs per "
+                "participant); by default a finished run deletes it"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (weights and optimiser stay float32)"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in backward to save memory"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available, else cpu)"})
 
     def __post_init__(self):
-        positive = ("window_seconds", "epochs", "batch_size", "micro_batch_size", "backbone_lr", "head_lr")
+        positive = ("window_seconds", "epochs", "batch_size", "micro_batch_size", "head_lr")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if not self.backbone_lr >= 0:
+            raise ConfigError(f"backbone_lr: must be >= 0, got {self.backbone_lr!r}")
         if not 0 <= self.ceiling_threshold < 1:
             raise ConfigError(f"ceiling_threshold: must lie in [0, 1), got {self.ceiling_threshold!r}")
         if self.warmup_epochs < 0:

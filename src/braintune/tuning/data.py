@@ -1,6 +1,7 @@
-"""(audio window, fMRI row) pairs of brain-tuning.
+"""Data step of brain-tuning: the target voxels and the (audio window, fMRI row) pairs.
 
-Every response row of a story gives one pair: the `window` samples of audio ending at the
+Target voxels: those whose noise ceiling, estimated from the test story's repeats,
+exceeds the threshold (the public code keeps ceilings > 0.4). Every response row of a story gives one pair: the `window` samples of audio ending at the
 row's time (Dataset.row_times) and the row's response over the target voxels, z-scored
 per story. Base models normalise their CNN's first layer over the whole input (group norm
 over time), so every window has exactly the same length and nothing is padded in a batch.
@@ -18,8 +19,10 @@ import numpy as np
 
 from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
-from braintune.data.ds003020 import Dataset
+from braintune.data.ds003020 import Dataset, StorySplit
+from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
+from braintune.tuning.settings import TuneSettings
 
 
 @dataclass
@@ -82,4 +85,44 @@ def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: 
         end=np.concatenate(ends),
         targets=np.concatenate(targets),
         window=window,
+    )
+
+
+def select_voxels(dataset: Dataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels whose noise ceiling (from the test story's repeats) exceeds `threshold`.
+
+    -> (indices (voxels,) int64, their ceilings (voxels,) float32)
+    """
+    ceiling = noise_ceiling(dataset.load_repeats(subject, test_story))
+    indices = np.flatnonzero(ceiling > threshold).astype(np.int64)
+    if len(indices) == 0:
+        raise DataError(
+            f"{dataset.root}: {subject} has no voxel with a noise ceiling above {threshold:g} "
+            f"(highest: {ceiling.max():.3f}, from the repeats of {test_story!r}); lower ceiling_threshold"
+        )
+    return indices, ceiling[indices]
+
+
+@dataclass
+class TuneData:
+    """What one run trains and validates on.
+
+    voxels: (voxels,) int64 target voxel indices; ceilings: (voxels,) float32 their noise
+    ceilings; train: pairs of the split's training stories; validation: of its validation story.
+    """
+
+    voxels: np.ndarray
+    ceilings: np.ndarray
+    train: Pairs
+    validation: Pairs
+
+
+def load_data(dataset: Dataset, subject: str, split: StorySplit, settings: TuneSettings) -> TuneData:
+    """The data step: target voxels (ceiling from split.test), training and validation pairs."""
+    voxels, ceilings = select_voxels(dataset, subject, split.test, settings.ceiling_threshold)
+    return TuneData(
+        voxels=voxels,
+        ceilings=ceilings,
+        train=story_pairs(dataset, subject, split.train, voxels, settings.window_seconds),
+        validation=story_pairs(dataset, subject, [split.validation], voxels, settings.window_seconds),
     )

@@ -1,0 +1,76 @@
+"""Brain-tuning with DDP on one machine: a run described in SPEC.json, one process per device.
+
+    python -m torch.distributed.run --standalone --nproc-per-node N -m braintune.tuning SPEC.json
+
+SPEC.json (written atomically by the caller, `write_spec`) holds what `tune` takes: data,
+subject, model, out, settings (the TuneSettings fields), split (train, validation, test),
+resume and stop_after_epoch. Every process reads it and calls `tune`. A BraintuneError in
+a process is written to SPEC.error.json, so `launch` raises it again as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from braintune import errors
+from braintune.data.ds003020 import StorySplit
+from braintune.errors import BraintuneError, DataError
+from braintune.io import write_atomic
+from braintune.settings import from_mapping, to_dict
+from braintune.tuning.settings import TuneSettings
+
+log = logging.getLogger(__name__)
+
+
+def write_spec(path: str | os.PathLike, data: str | os.PathLike, subject: str, model: str | os.PathLike,
+               out: str | os.PathLike, settings: TuneSettings, split: StorySplit, *, resume: bool = False,
+               stop_after_epoch: int | None = None) -> Path:
+    """Write SPEC.json (atomically) for `python -m braintune.tuning`; returns its path."""
+    spec = {"data": str(data), "subject": subject, "model": str(model), "out": str(out),
+            "settings": to_dict(settings), "split": split.to_dict(), "resume": resume,
+            "stop_after_epoch": stop_after_epoch}
+    return write_atomic(path, json.dumps(spec, indent=1))
+
+
+def read_spec(path: str | os.PathLike) -> dict:
+    """SPEC.json as `tune`'s arguments (settings as TuneSettings, split as StorySplit)."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+        split = spec["split"]
+        return {"data": spec["data"], "subject": spec["subject"], "model": spec["model"], "out_dir": spec["out"],
+                "settings": from_mapping(TuneSettings, spec["settings"], "settings."),
+                "split": StorySplit(list(split["train"]), split["validation"], split["test"]),
+                "resume": bool(spec.get("resume", False)), "stop_after_epoch": spec.get("stop_after_epoch")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a brain-tuning spec ({type(exc).__name__}: {exc})") from None
+
+
+def error_path(spec_path: str | os.PathLike) -> Path:
+    """Where a process leaves its BraintuneError: SPEC.error.json beside SPEC.json."""
+    return Path(spec_path).with_suffix(".error.json")
+
+
+def launch(spec_path: str | os.PathLike, processes: int) -> None:
+    """Run the spec with `processes` DDP processes on this machine and wait.
+
+    A BraintuneError in a process is raised here again (same class and message); any
+    other failure is a RuntimeError pointing at the processes' output.
+    """
+    error_path(spec_path).unlink(missing_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "braintune.tuning", str(spec_path)]
+    log.info("running %s", " ".join(command))
+    done = subprocess.run(command)
+    if done.returncode == 0:
+        return
+    if error_path(spec_path).is_file():
+        failure = json.loads(error_path(spec_path).read_text())
+        raise getattr(errors, failure["type"], BraintuneError)(failure["message"])
+    raise RuntimeError(f"brain-tuning {spec_path} with {processes} processes failed (exit code {done.returncode}); "
+                       "see the processes' output above")
