@@ -1,7 +1,6 @@
 """Encoding maths on simulated voxels with known answers: ceilings, ridge, ROI summaries."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from braintune.encoding import (

@@ -122,7 +122,6 @@ def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
 def test_edited_data_files_rerun_exactly_the_cells_that_read_them(tmp_path):
     """Guards against stale results: keys cover the content of the files each cell reads."""
     import h5py
-    import numpy as np
 
     before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from braintune import models
 from braintune.errors import DataError
+from braintune.io import temporary_path
 from braintune.progress import tqdm
 
 CACHE_VERSION = 2  # 2: spans only (single frames are spans of one frame)
@@ -82,7 +83,7 @@ def extract(model, items: ItemSet, cache_dir: str | Path, batch_size: int = 16, 
     folder = Path(cache_dir) / models.model_tag(model) / f"{items.name}-{key[:20]}"
     if (folder / "meta.json").is_file() and json.loads((folder / "meta.json").read_text()).get("key") == key:
         return LayerFeatures(folder)
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(folder)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:

@@ -12,7 +12,6 @@ cell folder; alignment and probing cells leave `table.csv` with a `variant` colu
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,6 @@ import pandas as pd
 
 from braintune.io import write_atomic
 from braintune.study.config import StudyConfig
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

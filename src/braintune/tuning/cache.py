@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from braintune.errors import ConfigError, DataError
+from braintune.io import write_atomic
 from braintune.models import model_input
 from braintune.progress import tqdm
 from braintune.tuning.data import Pairs
@@ -117,9 +117,7 @@ def build_cnn_cache(
     del out
     process.barrier()
     if process.is_main:
-        tmp = marker.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"fingerprint": key, "shape": list(shape)}))
-        os.replace(tmp, marker)
+        write_atomic(marker, json.dumps({"fingerprint": key, "shape": list(shape)}))
     return np.load(path, mmap_mode="r")
 
 

@@ -29,7 +29,7 @@ import yaml
 
 from braintune.data.ds003020 import Dataset, StorySplit
 from braintune.errors import ConfigError, DataError
-from braintune.io import write_atomic, write_atomic_with
+from braintune.io import temporary_path, write_atomic, write_atomic_with
 from braintune.models import normalizes_input
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.settings import TuneSettings
@@ -140,7 +140,7 @@ class RunFolder:
         """The export step: OUT/backbone (save_pretrained, safetensors) and OUT/head.safetensors, each atomically."""
         if not self.writer:
             return
-        tmp = self.root / "backbone.tmp"
+        tmp = temporary_path(self.backbone)
         shutil.rmtree(tmp, ignore_errors=True)
         net.backbone.save_pretrained(tmp)
         transformers.Wav2Vec2FeatureExtractor(do_normalize=normalizes_input(net.backbone)).save_pretrained(tmp)
