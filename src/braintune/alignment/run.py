@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from braintune.data.ds003020 import Dataset
 from braintune.data.rois import group_rois
@@ -41,6 +40,7 @@ from braintune.encoding import (
 from braintune.encoding.ridge import DEFAULT_VOXEL_BATCH
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic_with, write_table
+from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from braintune.errors import ConfigError
 from braintune.models import hidden_states
 from braintune.models.encoders import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, model_input
+from braintune.progress import tqdm
 
 SCHEMES = ("fast", "reference")
 FAST_PLAN = 2  # version of the fast scheme, part of the cache key: 2 = stride shrunk at the start, CNN run once

@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import numpy as np
 import transformers
-from tqdm.auto import tqdm
 
 from braintune.errors import ConfigError, DataError
 from braintune.features.cache import FeatureCache, audio_sha256
@@ -18,6 +17,7 @@ from braintune.features.extraction import Scheme, extract, step_ends
 from braintune.features.resample import lanczos_resample, make_delayed, zscore
 from braintune.models import load_encoder, model_identity, model_tag, resolve_device
 from braintune.models.encoders import DTYPES, SAMPLE_RATE
+from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 

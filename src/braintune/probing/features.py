@@ -25,10 +25,10 @@ from typing import Callable
 import librosa
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from braintune import models
 from braintune.errors import DataError
+from braintune.progress import tqdm
 
 CACHE_VERSION = 1
 N_MFCC = 13

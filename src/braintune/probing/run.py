@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from braintune import models
 from braintune.data import speech_commands, timit
@@ -29,6 +28,7 @@ from braintune.errors import ConfigError
 from braintune.io import write_table
 from braintune.probing.features import ItemSet, LayerFeatures, extract
 from braintune.probing.probes import ProbeResult, Split, classifier_probe, multilabel_probe, ridge_probe
+from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from braintune.errors import ConfigError
+from braintune.study.executors import ExecutorSettings
 from braintune.tuning.settings import TuneSettings
 
 STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
@@ -67,23 +68,6 @@ class ProbeConfig:
 
 
 @dataclass
-class ExecutorConfig:
-    """Where cells run: "local" (this process) or "slurm" (submitit jobs).
-
-    gpus_per_job: GPUs of each cell (a Slurm job's, or this machine's when local); a
-    brain-tuning cell uses all of them with DDP (one process per GPU), the others use one.
-    """
-
-    name: str = "local"
-    partition: str | None = None
-    gpus_per_job: int = 1
-    cpus_per_job: int = 8
-    mem_gb: int = 64
-    time_minutes: int = 24 * 60
-    folder: str | None = None  # submitit logs; default RUN/slurm
-
-
-@dataclass
 class StudyConfig:
     """A whole study: the grid models × participants and the stages over it."""
 
@@ -100,7 +84,7 @@ class StudyConfig:
     align: AlignConfig = field(default_factory=AlignConfig)
     tune: TuneSettings = field(default_factory=TuneSettings)  # the paper's defaults
     probe: ProbeConfig = field(default_factory=ProbeConfig)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     def to_dict(self) -> dict:
         """Plain nested dict; tune settings the study sets itself are left out."""
@@ -189,8 +173,6 @@ def _validate(cfg: StudyConfig) -> StudyConfig:
             raise ConfigError("data.timit: the TIMIT folder is needed by the probe tasks mfcc/phonemes/sentence-type")
         if "words" in cfg.probe.tasks and not cfg.data.speech_commands:
             raise ConfigError("data.speech_commands: the Speech Commands folder is needed by the probe task 'words'")
-    if cfg.executor.name not in ("local", "slurm"):
-        raise ConfigError(f"executor.name: 'local' or 'slurm', got {cfg.executor.name!r}")
     if not 0 <= cfg.align.ceiling_threshold < 1:
         raise ConfigError("align.ceiling_threshold: must lie in [0, 1)")
     return cfg

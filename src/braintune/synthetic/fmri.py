@@ -54,11 +54,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.ds003020 import MISSING_END, SOUND_ONSET, response_row_times
 from braintune.data.rois import ROI_GROUPS
+from braintune.progress import tqdm
 from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 from braintune.io import write_atomic, write_atomic_with
 from braintune.synthetic.textgrid import write_textgrid

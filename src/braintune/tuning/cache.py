@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from braintune.errors import ConfigError
+from braintune.progress import tqdm
 from braintune.tuning.distributed import Process
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.pairs import Pairs

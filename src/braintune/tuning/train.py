@@ -31,13 +31,13 @@ import safetensors.torch
 import torch
 import transformers
 import yaml
-from tqdm import tqdm
 
 from braintune.data.ds003020 import Dataset
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with
 from braintune.models import freeze_feature_encoder, load_encoder, model_input, normalizes_input, resolve_device
+from braintune.progress import tqdm
 from braintune.tuning import distributed
 from braintune.tuning.cache import build_cnn_cache, cached_batch
 from braintune.tuning.model import BrainTuner
