@@ -187,11 +187,7 @@ class JobExecutor(Executor):
                         raise SchedulerError(f"{waiting[0].label}: a cell it needs is not done")
                     for cell in ready:
                         waiting.remove(cell)
-                        ticket = self._start(cell, run_dir)
-                        if ticket is None:
-                            bar.update(1)
-                        else:
-                            tickets.append(ticket)
+                        self._start(cell, run_dir, tickets, bar)
                     if tickets:
                         time.sleep(self.poll_seconds)
                         self._poll(tickets, run_dir, bar)
@@ -203,20 +199,21 @@ class JobExecutor(Executor):
             self._cancel(tickets)
             raise
 
-    def _start(self, cell: Cell, run_dir: Path) -> _Ticket | None:
-        """Submit `cell` unless it is done (None) or another live run holds it (a ticket to wait on)."""
+    def _start(self, cell: Cell, run_dir: Path, tickets: list[_Ticket], bar) -> None:
+        """Submit `cell` (a ticket for its job), or wait for the live run that holds it (a
+        ticket for its claim), or count it on `bar` if it is done."""
         from braintune.study.runner import is_done
 
         folder = cell.folder(run_dir)
-        if is_done(cell, run_dir):
-            return None
-        held = claims.acquire(folder, self.me, claim_alive)
+        held = None if is_done(cell, run_dir) else claims.acquire(folder, self.me, claim_alive)
         if held is not None:
             _waiting(cell, held)
-            return _Ticket(cell, held)
-        if is_done(cell, run_dir):  # finished by the run whose claim we took
+            tickets.append(_Ticket(cell, held))
+            return
+        if is_done(cell, run_dir):  # done before, or by the run whose claim we took
             claims.release(folder, self.me)
-            return None
+            bar.update(1)
+            return
         try:
             job = self.jobs.submit(CellJob(cell, str(run_dir), self.me))
         except BaseException:
@@ -225,7 +222,7 @@ class JobExecutor(Executor):
         claim = self.jobs.claim(job)
         claims.hand_over(folder, self.me, claim)
         log.info("%s: submitted as %s (log %s)", cell.label, claim.describe(), job.paths.stderr)
-        return _Ticket(cell, claim, job)
+        tickets.append(_Ticket(cell, claim, job))
 
     def _poll(self, tickets: list[_Ticket], run_dir: Path, bar) -> None:
         """Update `tickets` in place (finished cells leave it); raises SchedulerError (one line)
@@ -243,11 +240,7 @@ class JobExecutor(Executor):
                     bar.update(1)
                 elif held is None or not claim_alive(held):
                     tickets.remove(ticket)
-                    mine = self._start(cell, run_dir)
-                    if mine is None:
-                        bar.update(1)
-                    else:
-                        tickets.append(mine)
+                    self._start(cell, run_dir, tickets, bar)
                 else:
                     ticket.claim = held
                 continue
