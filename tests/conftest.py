@@ -3,6 +3,7 @@
 Treat them as read-only: every test of the session shares them.
 """
 
+import functools
 import os
 
 import pytest
@@ -63,6 +64,7 @@ def standin_commands(tmp_path_factory):
 SLURM_PARTITIONS = {"debug", "gpu", "lab"}
 
 
+@functools.lru_cache(maxsize=1)
 def slurm_status() -> str | None:
     """None when the test cluster answers, else why the Slurm tests cannot run."""
     import shutil

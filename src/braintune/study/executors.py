@@ -317,6 +317,8 @@ def claim_alive(claim: Claim) -> bool:
     """Whether the owner of `claim` may still be running (True when that cannot be told here)."""
     if claim.kind == "process":
         return claims.process_alive(claim)
+    if claim.kind != "slurm":  # an unreadable claim file
+        return False
     states = squeue([claim.id])
     return states is None or states.get(claim.id, ("",))[0] in LIVE
 
@@ -424,8 +426,9 @@ class SlurmJobs(ProcessJobs):
                 ends[job.job_id] = outcome and f"failed: {outcome}"
                 continue
             state, reason = states.get(job.job_id) or (_ended_from_log(job), "")
-            if state == "COMPLETING" and outcome is None:
-                state = _ended_from_log(job) or state
+            ended = _ended_from_log(job) if state == "COMPLETING" and outcome is None else None
+            if ended in ("CANCELLED", "TIMEOUT"):  # final while it completes; preempted jobs may yet be requeued
+                state = ended
             if state in LIVE:
                 ends[job.job_id] = outcome and f"failed: {outcome}"
                 if state == "PENDING":
