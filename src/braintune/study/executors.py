@@ -78,7 +78,7 @@ class ExecutorSettings:
     mem_gb: int = field(default=64, metadata={"help": "memory of each job, in GB"})
     time_minutes: int = field(default=24 * 60, metadata={"help": "time limit of each job, in minutes"})
     signal_seconds: int = field(default=90, metadata={
-        "help": "Slurm signals a job this long before its time limit; the job then saves its state and is requeued"})
+        "help": "Slurm signals a job this long before its time limit; the job is then requeued and resumes"})
     max_requeues: int = field(default=3, metadata={
         "help": "how often a job may reach its time limit and be requeued (preemptions do not count)"})
     poll_seconds: float = field(default=10.0, metadata={"help": "seconds between two looks at the jobs' states"})
