@@ -3,6 +3,9 @@
 Treat them as read-only: every test of the session shares them.
 """
 
+import functools
+import os
+
 import pytest
 
 SIM_DATASET_SETTINGS = dict(
@@ -130,3 +133,48 @@ def write_commands_layout(root, words=("yes", "no"), speakers=("0a1b2c3d", "1b2c
     for name, speaker in (("validation_list.txt", speakers[1]), ("testing_list.txt", speakers[2])):
         (root / name).write_text("".join(f"{word}/{speaker}_nohash_0.wav\n" for word in words))
     return root
+
+
+# Slurm: the tests marked `slurm` need a cluster like the one .ci/slurm-up starts (partitions
+# debug, gpu with 2 GPUs, lab for account "lab"). They run whenever `sinfo` shows it, and are
+# skipped (with the reason in the report header) when it does not; with
+# BRAINTUNE_REQUIRE_SLURM=1 (CI) they fail instead.
+SLURM_PARTITIONS = {"debug", "gpu", "lab"}
+
+
+@functools.lru_cache(maxsize=1)
+def slurm_status() -> str | None:
+    """None when the test cluster answers, else why the Slurm tests cannot run."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return "sinfo is not installed (start a test cluster: sudo .ci/slurm-up)"
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 30 s"
+    if done.returncode != 0:
+        return f"sinfo does not answer: {(done.stderr.strip().splitlines() or ['?'])[-1]} (sudo .ci/slurm-up starts one)"
+    missing = SLURM_PARTITIONS - {p.rstrip("*") for p in done.stdout.split()}
+    if missing:
+        return f"this cluster lacks the test partitions {sorted(missing)} that .ci/slurm-up defines"
+    return None
+
+
+def pytest_report_header(config):
+    status = slurm_status()
+    if status is None:
+        return "slurm: sinfo answers; the tests marked slurm run"
+    required = " and BRAINTUNE_REQUIRE_SLURM=1: they fail" if os.environ.get("BRAINTUNE_REQUIRE_SLURM") == "1" else ""
+    return f"slurm: the tests marked slurm cannot run here: {status}{required}"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """Requires the test cluster (see slurm_status): skips without it, or fails under BRAINTUNE_REQUIRE_SLURM=1."""
+    status = slurm_status()
+    if status is not None:
+        if os.environ.get("BRAINTUNE_REQUIRE_SLURM") == "1":
+            pytest.fail(f"BRAINTUNE_REQUIRE_SLURM=1 but {status}")
+        pytest.skip(f"no Slurm test cluster: {status}")

@@ -18,3 +18,10 @@ class ModelNotAvailable(BraintuneError):
 
 class ConfigError(BraintuneError, ValueError):
     """A setting is unknown or out of range."""
+
+
+class SchedulerError(BraintuneError):
+    """The scheduler cannot run the study's jobs, or a job did not finish.
+
+    The message names the setting or the job, its state and its log file.
+    """

@@ -9,15 +9,15 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import transformers
-from tqdm.auto import tqdm
 
-from braintune.errors import DataError
 from braintune.arrays import zscore
+from braintune.errors import DataError
 from braintune.features.cache import FeatureCache, audio_sha256
 from braintune.features.extraction import Scheme, extract, step_ends
 from braintune.features.resample import lanczos_resample, make_delayed
 from braintune.models import load_encoder, model_identity, model_tag, resolve_device, select_layers
 from braintune.models.encoders import SAMPLE_RATE
+from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 

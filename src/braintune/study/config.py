@@ -25,6 +25,7 @@ from braintune.errors import ConfigError
 from braintune.features.settings import Scheme
 from braintune.probing.settings import ProbeSettings
 from braintune.settings import from_mapping, to_dict
+from braintune.study.executors import ExecutorSettings
 from braintune.tuning.settings import TuneSettings
 
 STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
@@ -37,27 +38,6 @@ class DataFolders:
     fmri: str | None = field(default=None, metadata={"help": "ds003020 root (stimuli/, derivative/)"})
     timit: str | None = field(default=None, metadata={"help": "TIMIT root (TRAIN/, TEST/)"})
     speech_commands: str | None = field(default=None, metadata={"help": "Speech Commands v0.02 root"})
-
-
-@dataclass(frozen=True)
-class ExecutorConfig:
-    """Where cells run: "local" (this process) or "slurm" (submitit jobs).
-
-    gpus_per_job: GPUs of each cell (a Slurm job's, or this machine's when local); a
-    brain-tuning cell uses all of them with DDP (one process per GPU), the others use one.
-    """
-
-    name: str = "local"
-    partition: str | None = None
-    gpus_per_job: int = 1
-    cpus_per_job: int = 8
-    mem_gb: int = 64
-    time_minutes: int = 24 * 60
-    folder: str | None = None  # submitit logs; default RUN/submitit
-
-    def __post_init__(self):
-        if self.name not in ("local", "slurm"):
-            raise ConfigError(f"name: 'local' or 'slurm', got {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +58,7 @@ class StudyConfig:
     align: AlignSettings = field(default_factory=AlignSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)  # the paper's defaults
     probe: ProbeSettings = field(default_factory=ProbeSettings)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     def __post_init__(self):
         bad = [s for s in self.stages if s not in STAGES]

@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from braintune.data.check import require_study_data
-from braintune.errors import ConfigError
 from braintune.io import remove_stale_temporaries, write_atomic, write_table
 from braintune.progress import tqdm
-from braintune.study.config import StudyConfig, dump_config, load_config
-from braintune.study.plan import Cell, plan_cells, study_inputs, waves
+from braintune.study.config import StudyConfig, dump_config
+from braintune.study.executors import make_executor
+from braintune.study.plan import Cell, plan_cells, study_inputs
 from braintune.study.stages import RUNNERS
 
 log = logging.getLogger(__name__)
@@ -60,56 +60,6 @@ def run_cell(cell: Cell, cfg: StudyConfig, run_dir: Path) -> Path:
     return folder
 
 
-def _run_cell_from_files(cell: Cell, config_path: str, run_dir: str) -> str:
-    """Entry point of a cell in another process (submitit pickles this call)."""
-    if os.environ.get("SLURM_NTASKS", "1") != "1":  # a multi-GPU tune cell: one task per GPU
-        import submitit
-
-        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-    cfg = load_config(config_path)
-    return str(run_cell(cell, cfg, Path(run_dir)))
-
-
-def _submitit_executor(cfg: StudyConfig, run_dir: Path, cluster: str | None):
-    import submitit
-
-    folder = Path(cfg.executor.folder or run_dir / "submitit")
-    if cluster == "local":
-        executor = submitit.LocalExecutor(folder=str(folder))
-        executor.update_parameters(timeout_min=cfg.executor.time_minutes)
-        return executor
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    executor.update_parameters(
-        timeout_min=cfg.executor.time_minutes, slurm_partition=cfg.executor.partition,
-        gpus_per_node=cfg.executor.gpus_per_job, cpus_per_task=cfg.executor.cpus_per_job,
-        mem_gb=cfg.executor.mem_gb, name=f"braintune-{cfg.name}",
-    )
-    return executor
-
-
-def _run_remote(cells: list[Cell], cfg: StudyConfig, run_dir: Path, cluster: str, bar) -> None:
-    """Submit each wave's unfinished cells as jobs, wait for the wave, then the next wave."""
-    config_path = str(run_dir / "config.yaml")
-    executor = _submitit_executor(cfg, run_dir, cluster)
-    for wave in waves(cells):
-        jobs = []
-        for cell in wave:
-            if is_done(cell, run_dir):
-                bar.update(1)
-                continue
-            if cluster != "local":  # a tune cell: one DDP process per GPU; other cells: one process
-                gpus = cfg.executor.gpus_per_job
-                executor.update_parameters(tasks_per_node=gpus if cell.stage == "tune" else 1, gpus_per_node=gpus)
-            jobs.append((cell, executor.submit(_run_cell_from_files, cell, config_path, str(run_dir))))
-            log.info("submitted %s as job %s", cell.label, jobs[-1][1].job_id)
-        for cell, job in jobs:
-            try:
-                job.result()
-            except Exception as exc:  # the job's own traceback is in its log file
-                raise RuntimeError(f"cell '{cell.label}' failed in job {job.job_id}; log: {job.paths.stderr}\n{exc}") from None
-            bar.update(1)
-
-
 def prepare_run(cfg: StudyConfig) -> Path:
     """Create the run folder (never cleaning anything) and save the resolved config."""
     run_dir = Path(cfg.out).resolve()
@@ -133,11 +83,10 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     """Run every cell of the study that is not already done, then tables and report.
 
     executor: "local" (this process), "local-processes" (each cell a subprocess through
-    submitit's local executor) or "slurm"; default: the config's executor.name.
+    submitit's local executor) or "slurm" (braintune.study.executors); default: the
+    config's executor.name. A Slurm cluster is checked before the run folder is made.
     """
-    executor = executor or cfg.executor.name
-    if executor not in ("local", "local-processes", "slurm"):
-        raise ConfigError(f"executor: 'local', 'local-processes' or 'slurm', got {executor!r}")
+    name = executor or cfg.executor.name
     inputs = study_inputs(cfg)
     probes = cfg.probe if {"probe_pretrained", "probe_tuned"} & set(cfg.stages) else None
     require_study_data(inputs.dataset, inputs.splits, rois=bool({"align_pretrained", "align_tuned"} & set(cfg.stages)),
@@ -146,20 +95,15 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
                        speech_commands_root=cfg.data.speech_commands if probes and probes.needs_speech_commands else None)
     if inputs.splits:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
+    cell_executor = make_executor(name, cfg)
     run_dir = prepare_run(cfg)
     _log_to_file(run_dir / "study.log")
     remove_stale_temporaries(run_dir)
     cells = plan_cells(cfg, inputs)
     todo = [c for c in cells if not is_done(c, run_dir)]
-    log.info("study %s: %d cells, %d cached, %d to run (%s)", cfg.name, len(cells), len(cells) - len(todo), len(todo), executor)
+    log.info("study %s: %d cells, %d cached, %d to run (%s)", cfg.name, len(cells), len(cells) - len(todo), len(todo), name)
     with tqdm(total=len(cells), desc=f"study {cfg.name}", unit="cell", initial=len(cells) - len(todo)) as bar:
-        if executor == "local":
-            for cell in todo:
-                bar.set_postfix_str(cell.label)
-                run_cell(cell, cfg, run_dir)
-                bar.update(1)
-        else:
-            _run_remote(todo, cfg, run_dir, "local" if executor == "local-processes" else "slurm", bar)
+        cell_executor.run(todo, run_dir, bar)
     tables = collect_tables(cfg, run_dir, cells)
     if "report" in cfg.stages and tables:
         from braintune.report import build_report

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
+from braintune.progress import tqdm
 from braintune.synthetic import speech
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.speech_commands import WORDS as COMMAND_WORDS

@@ -64,11 +64,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.rois import ROI_GROUPS
+from braintune.progress import tqdm
 from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 from braintune.io import write_atomic, write_atomic_with
 from braintune.synthetic.textgrid import write_textgrid
