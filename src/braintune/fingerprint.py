@@ -43,14 +43,3 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     """files_fingerprint of every file under `folder` (recursively), relative to it."""
     folder = Path(folder)
     return files_fingerprint((p for p in folder.rglob("*") if p.is_file()), folder)
-
-
-def model_fingerprint(model: str | os.PathLike) -> str:
-    """What identifies a model's weights without loading them: a built-in preset's config, a
-    local folder's files, or a hub id's cached snapshot files (the id itself if not cached)."""
-    from braintune.models.encoders import model_source
-
-    kind, where = model_source(str(model))
-    if kind == "preset":
-        return hashlib.sha256(where.encode()).hexdigest()
-    return folder_fingerprint(where) if where else str(model)

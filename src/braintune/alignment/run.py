@@ -44,9 +44,9 @@ from braintune.encoding import (
 )
 from braintune.errors import DataError
 from braintune.features import Scheme
-from braintune.fingerprint import files_fingerprint, model_fingerprint
+from braintune.fingerprint import files_fingerprint
 from braintune.io import write_atomic_with, write_table
-from braintune.models import num_layers, select_layers
+from braintune.models import model_fingerprint, num_layers, select_layers
 from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)

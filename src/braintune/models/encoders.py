@@ -139,6 +139,17 @@ def model_source(id_or_path: str) -> tuple[str, str | None]:
     return "hub", str(Path(found).parent) if isinstance(found, str) else None
 
 
+def model_fingerprint(id_or_path: str | os.PathLike) -> str:
+    """What identifies a model's weights without loading them (a cache key's part): a preset's
+    config, a local folder's files, or a hub id's cached snapshot files (the id if not cached)."""
+    from braintune.fingerprint import folder_fingerprint
+
+    kind, where = model_source(str(id_or_path))
+    if kind == "preset":
+        return hashlib.sha256(where.encode()).hexdigest()
+    return folder_fingerprint(where) if where else str(id_or_path)
+
+
 def num_layers(id_or_path: str | os.PathLike) -> int:
     """Hidden states a model gives (transformer blocks + 1), read from its config without loading weights."""
     kind, where = model_source(str(id_or_path))

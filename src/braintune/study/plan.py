@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braintune.fingerprint import files_fingerprint, model_fingerprint
-from braintune.models import model_tag
+from braintune.fingerprint import files_fingerprint
+from braintune.models import model_fingerprint, model_tag
 from braintune.settings import result_settings
 from braintune.study.config import StudyConfig
 from braintune.study.stages import STAGE_TABLE, Inputs
