@@ -1,4 +1,5 @@
-"""The report: summaries against hand-computed values, figures, report.html, CLI, bad input."""
+"""The report: summaries and hierarchy statistics against hand-computed values, figures,
+report.html, CLI, bad input."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 
 from braintune.cli import report as report_cli
 from braintune.errors import DataError
-from braintune.report import build_report
+from braintune.report import alignment_hierarchy, build_report, probing_hierarchy, profile_statistics
 
 MODELS = ("facebook/wav2vec2-base", "tiny:hubert")
 PARTICIPANTS = ("UTS01", "UTS02", "UTS03")
+VARIANTS = ("pretrained", "tuned", "control")
 LAYERS = (0, 1, 2)
 ROIS = ("late_language", "primary_auditory", "whole_cortex")
 TASKS = {"mfcc": ("r2",), "words": ("macro_f1", "micro_f1"), "phonemes": ("macro_f1", "micro_f1"),
@@ -31,15 +33,17 @@ CONFIG = ("# braintune run configs/study.yaml\nmodels: [facebook/wav2vec2-base, 
 
 
 def base_alignment(model: str, variant: str, layer: int, roi: str) -> float:
-    """Pretrained peaks mid-way; tuned rises in late-language regions (as in the paper)."""
+    """Pretrained peaks mid-way; tuned rises in late-language regions (as in the paper); the
+    control rises a little everywhere."""
     value = 0.30 + 0.10 * (layer == 1) + 0.05 * MODELS.index(model) + 0.02 * ROIS.index(roi)
     if variant == "tuned" and roi == "late_language":
         value += 0.08 * layer
-    return value
+    return value + 0.01 * layer * (variant == "control")
 
 
 def base_probe(model: str, variant: str, layer: int, task: str, metric: str) -> float:
     value = 0.50 + 0.05 * layer + 0.03 * list(TASKS).index(task) + 0.01 * (metric == "micro_f1")
+    value += 0.02 * layer * (variant == "control")
     return value + (0.04 * MODELS.index(model)) + (0.06 * layer if variant == "tuned" and task != "mfcc" else 0.0)
 
 
@@ -47,7 +51,7 @@ def alignment_table() -> pd.DataFrame:
     rows = [
         dict(model=m, variant=v, participant=p, layer=layer, roi=roi,
              alignment=base_alignment(m, v, layer, roi) + OFFSETS[p], sem=0.01, n_voxels=100, extra="ignored")
-        for m in MODELS for v in ("pretrained", "tuned") for p in PARTICIPANTS for layer in LAYERS for roi in ROIS
+        for m in MODELS for v in VARIANTS for p in PARTICIPANTS for layer in LAYERS for roi in ROIS
     ]
     return pd.DataFrame(rows)
 
@@ -61,9 +65,9 @@ def probing_table() -> pd.DataFrame:
                     value = base_probe(m, "pretrained", layer, task, metric)
                     rows.append(dict(model=m, variant="pretrained", participant=None, layer=layer,
                                      task=task, metric=metric, value=value))
-                    rows += [dict(model=m, variant="tuned", participant=p, layer=layer, task=task, metric=metric,
-                                  value=base_probe(m, "tuned", layer, task, metric) + OFFSETS[p])
-                             for p in PARTICIPANTS]
+                    rows += [dict(model=m, variant=v, participant=p, layer=layer, task=task, metric=metric,
+                                  value=base_probe(m, v, layer, task, metric) + OFFSETS[p])
+                             for v in ("tuned", "control") for p in PARTICIPANTS]
     return pd.DataFrame(rows)
 
 
@@ -93,10 +97,10 @@ def full_run(tmp_path_factory):
 def test_alignment_summary_is_mean_and_se_across_participants(full_run):
     run, _ = full_run
     summary = pd.read_csv(run / "tables" / "alignment_summary.csv")
-    assert len(summary) == len(MODELS) * 2 * len(LAYERS) * len(ROIS)
+    assert len(summary) == len(MODELS) * len(VARIANTS) * len(LAYERS) * len(ROIS)
     assert set(summary["n_participants"]) == {3}
     for m in MODELS:
-        for v in ("pretrained", "tuned"):
+        for v in VARIANTS:
             for layer in LAYERS:
                 for roi in ROIS:
                     row = summary[(summary["model"] == m) & (summary["variant"] == v)
@@ -107,22 +111,26 @@ def test_alignment_summary_is_mean_and_se_across_participants(full_run):
     tuned_late = summary[(summary["variant"] == "tuned") & (summary["roi"] == "late_language")
                          & (summary["model"] == MODELS[0])]
     assert list(tuned_late["mean"]) == pytest.approx([0.31, 0.49, 0.47])  # layers 0, 1, 2 by hand
-    assert list(summary["roi"][:6]) == ["late_language"] * 6  # Figure 1's ROIs first, pretrained then tuned
+    assert list(summary["roi"][:9]) == ["late_language"] * 9  # Figure 1's ROIs first
+    assert list(summary["variant"][:9:3]) == list(VARIANTS)  # pretrained, tuned, control
 
 
 def test_probing_summary_pretrained_single_value_tuned_mean_se(full_run):
     run, _ = full_run
     summary = pd.read_csv(run / "tables" / "probing_summary.csv")
     n_rows = sum(len(metrics) for metrics in TASKS.values())
-    assert len(summary) == len(MODELS) * 2 * len(LAYERS) * n_rows
+    assert len(summary) == len(MODELS) * len(VARIANTS) * len(LAYERS) * n_rows
     pre = summary[summary["variant"] == "pretrained"]
     tuned = summary[summary["variant"] == "tuned"]
+    control = summary[summary["variant"] == "control"]
     assert set(pre["n_models"]) == {1} and pre["se"].isna().all()
     assert set(tuned["n_models"]) == {3} and tuned["se"].to_numpy() == pytest.approx(SE)
+    assert set(control["n_models"]) == {3} and control["se"].to_numpy() == pytest.approx(SE)
     row = lambda t, v: t[(t["model"] == "tiny:hubert") & (t["layer"] == 2) & (t["task"] == "phonemes")
                          & (t["metric"] == "micro_f1")]["mean"].iloc[0]
     assert row(pre, "pretrained") == pytest.approx(0.50 + 0.10 + 0.06 + 0.01 + 0.04)
     assert row(tuned, "tuned") == pytest.approx(0.50 + 0.10 + 0.06 + 0.01 + 0.04 + 0.12 + MEAN_OFFSET)
+    assert row(control, "control") == pytest.approx(0.50 + 0.10 + 0.06 + 0.01 + 0.04 + 0.04 + MEAN_OFFSET)
     assert list(dict.fromkeys(summary["task"])) == ["mfcc", "words", "phonemes", "sentence-type"]
 
 
@@ -153,7 +161,9 @@ def test_figures_plot_the_summary_tables_numbers(full_run):
                 assert list(line.get_xdata()) == list(expected["layer"])
                 assert list(line.get_ydata()) == pytest.approx(list(expected["mean"]))
                 drawn += 1
-    assert drawn == 2 * (2 * len(FIGURE1_ROIS) + 2 * len(TASKS))  # 2 models x panels x 2 variants
+    assert drawn == 2 * (3 * len(FIGURE1_ROIS) + 3 * len(TASKS))  # 2 models x panels x 3 variants
+    legend = [t.get_text() for fig in (figure1(alignment), figure2(probing)) for t in fig.legends[0].get_texts()]
+    assert [t.split(":")[0].split(" (")[0] for t in legend] == ["pretrained", "brain-tuned", "control"] * 2
 
 
 def test_figures_are_non_trivial_png_and_pdf(full_run):
@@ -178,7 +188,8 @@ def test_html_is_self_contained_with_figures_tables_and_config(full_run):
     assert "http://" not in text and "https://" not in text
     assert not re.search(r"<(script|link)\b", text)
     assert "# braintune run configs/study.yaml" in text and "seed: 0" in text
-    assert text.count("<table") == 3  # run info, alignment summary, probing summary
+    assert text.count("<table") == 5  # run info, alignment and probing hierarchy, alignment and probing summary
+    assert "control (shuffled pairs): mean ± SE (n)" in text and "shuffled" in text
     assert f"{0.31:.3f} ± {SE:.3f} (n=3)" in text  # wav2vec2 late-language tuned layer 0
     assert "tiny:hubert" in text and "UTS01, UTS02, UTS03" in text
     assert "noise ceiling" in text and "macro-F1" in text
@@ -249,3 +260,83 @@ def test_figure2_metric_is_r2_for_mfcc_macro_f1_otherwise_else_what_exists():
     assert primary_metric("mfcc", {"r2", "macro_f1"}) == "r2"
     assert primary_metric("phonemes", {"micro_f1", "macro_f1"}) == "macro_f1"
     assert primary_metric("my-task", {"micro_f1", "accuracy"}) == "accuracy"
+
+
+# ---- the hierarchy as numbers ---------------------------------------------------------------
+RISING = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+PEAKED = [0.1, 0.3, 0.5, 0.6, 0.5, 0.3, 0.2]
+FLAT = [0.3] * 7
+
+
+@pytest.mark.parametrize("values, peak, slope, late_minus_peak", [
+    # 7 layers: the late slope spans ceil(7/3) = 3 layers (4, 5, 6); with x = -1, 0, 1 about
+    # their mean, the least-squares slope is (y6 - y4) / 2
+    (RISING, 6, (0.7 - 0.5) / 2, 0.0),
+    (PEAKED, 3, (0.2 - 0.5) / 2, 0.2 - 0.6),
+    (FLAT, 0, 0.0, 0.0),  # ties: the first layer
+])
+def test_profile_statistics_of_rising_peaked_and_flat_profiles(values, peak, slope, late_minus_peak):
+    stats = profile_statistics(range(7), values)
+    assert stats["peak_layer"] == peak
+    assert stats["late_slope"] == pytest.approx(slope, abs=1e-12)
+    assert stats["late_minus_peak"] == pytest.approx(late_minus_peak, abs=1e-12)
+
+
+def test_late_slope_is_least_squares_over_the_last_third_of_the_layer_indices():
+    """Guards against a slope from the end points, over the wrong layers, or against the
+    position instead of the layer index."""
+    # 10 layers: ceil(10/3) = 4 late layers 6..9, x - mean x = -1.5, -0.5, 0.5, 1.5 (sum of squares 5);
+    # sum (x - mean x) y = -0.6 - 0.05 + 0.25 + 0.3 = -0.1, so b = -0.02 (the end points alone: -0.0667)
+    values = [0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.1, 0.5, 0.2]
+    assert profile_statistics(range(10), values) == pytest.approx(
+        {"peak_layer": 0, "late_slope": -0.02, "late_minus_peak": 0.2 - 0.9})
+    # layers 2, 4, 6 (a subset): the last max(2, ceil(3/3)) = 2, slope per layer index (0.8 - 0.5) / (6 - 4)
+    assert profile_statistics([2, 4, 6], [0.1, 0.5, 0.8]) == pytest.approx(
+        {"peak_layer": 6, "late_slope": 0.15, "late_minus_peak": 0.0})
+    one = profile_statistics([3], [0.4])
+    assert one["peak_layer"] == 3 and one["late_minus_peak"] == 0 and math.isnan(one["late_slope"])
+    assert all(math.isnan(v) for v in profile_statistics(range(3), [0.1, math.nan, 0.2]).values())
+
+
+def test_hierarchy_tables_are_mean_and_se_of_per_participant_statistics():
+    # UTS01 rising, UTS02 peaked: n = 2, so SE = sd / sqrt(2) = |a - b| / 2
+    profiles = {("late_language", "UTS01"): RISING, ("late_language", "UTS02"): PEAKED,
+                ("primary_auditory", "UTS01"): FLAT, ("primary_auditory", "UTS02"): [math.nan] * 7}
+    alignment = pd.DataFrame([dict(model="m", variant="tuned", participant=p, layer=k, roi=roi, alignment=v)
+                              for (roi, p), values in profiles.items() for k, v in enumerate(values)])
+    table = alignment_hierarchy(alignment).set_index(["roi", "statistic"])
+    assert list(table.columns) == ["model", "variant", "mean", "se", "n_participants"]
+    late = table.loc["late_language"]
+    assert late.loc["peak_layer", "mean"] == 4.5 and late.loc["peak_layer", "se"] == pytest.approx(1.5)
+    assert late.loc["late_slope", "mean"] == pytest.approx((0.1 - 0.15) / 2)
+    assert late.loc["late_slope", "se"] == pytest.approx((0.1 + 0.15) / 2)
+    assert late.loc["late_minus_peak", "mean"] == pytest.approx(-0.2)
+    assert late.loc["late_minus_peak", "se"] == pytest.approx(0.2)
+    assert set(late["n_participants"]) == {2}
+    auditory = table.loc["primary_auditory"]  # UTS02 has no value: left out, not a zero
+    assert set(auditory["n_participants"]) == {1} and auditory["se"].isna().all()
+    assert list(auditory["mean"]) == [0.0, 0.0, 0.0]
+    assert list(table.index.get_level_values("statistic")[:3]) == ["peak_layer", "late_slope", "late_minus_peak"]
+
+    probing = pd.DataFrame([dict(model="m", variant="pretrained", participant="", layer=k, task="phonemes",
+                                 metric="macro_f1", value=v) for k, v in enumerate(PEAKED)])
+    (pretrained,) = [probing_hierarchy(probing).set_index("statistic").loc["late_minus_peak"]]
+    assert pretrained["mean"] == pytest.approx(-0.4) and pretrained["n_models"] == 1 and math.isnan(pretrained["se"])
+
+
+def test_report_writes_the_hierarchy_tables_of_every_variant(full_run):
+    run, report = full_run
+    alignment = pd.read_csv(run / "tables" / "alignment_hierarchy.csv")
+    assert len(alignment) == len(MODELS) * len(ROIS) * len(VARIANTS) * 3
+    # wav2vec2's tuned late-language profile is 0.30, 0.48, 0.46 (+ each participant's offset):
+    # peak at layer 1; last max(2, ceil(3/3)) = 2 layers: slope 0.46 - 0.48; the same in every participant
+    tuned = alignment[(alignment["model"] == MODELS[0]) & (alignment["roi"] == "late_language")
+                      & (alignment["variant"] == "tuned")].set_index("statistic")
+    assert tuned["mean"].to_dict() == pytest.approx({"peak_layer": 1, "late_slope": -0.02, "late_minus_peak": -0.02})
+    assert tuned["se"].to_numpy() == pytest.approx(0, abs=1e-12) and set(tuned["n_participants"]) == {3}
+    probing = pd.read_csv(run / "tables" / "probing_hierarchy.csv")
+    assert set(probing["variant"]) == set(VARIANTS)
+    assert set(probing.loc[probing["variant"] == "pretrained", "n_models"]) == {1}
+    assert set(probing.loc[probing["variant"] == "control", "n_models"]) == {3}
+    text = report.read_text("utf-8")
+    assert "tables/alignment_hierarchy.csv" in text and "late_minus_peak" in text

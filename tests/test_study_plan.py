@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from braintune.errors import ConfigError
 from braintune.study import runner
-from braintune.study.config import STAGES, dump_config, load_config
+from braintune.study.config import DEFAULT_STAGES, STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
 from conftest import write_commands_layout, write_real_layout, write_timit_layout
 
@@ -62,6 +63,8 @@ def test_overrides_parse_yaml_values(tmp_path):
         ("tune.epochs", "expected key=value"),
         ("tune.epochs=0", "tune.epochs: must be > 0"),
         ("tune.seed=3", "tune.seed: set at the study level"),
+        ("tune.shuffle_pairs=true", r"tune.shuffle_pairs: set at the study level \(stages: tune_control\)"),
+        ("stages=[tune, controll]", "unknown stage"),
         # every stage's settings are checked when the config loads, not hours later in a cell
         ("align.alphas=[-1]", "align.alphas: positive numbers"),
         ("align.protocol=mine", "align.protocol"),
@@ -99,6 +102,63 @@ def test_grid_and_dependencies(tmp_path):
     first, second = waves(cells)
     assert {c.stage for c in second} == {"align_tuned", "probe_tuned"}
     assert len({c.key for c in cells}) == len(cells)
+
+
+CONTROL = "stages=[tune, tune_control, align_pretrained, align_tuned, align_control, probe_pretrained, probe_tuned, " \
+          "probe_control]"
+
+
+def test_control_cells_measure_the_control_tune_cells(tmp_path):
+    """The stage table plans the control like the tuned variant: one tune_control cell per
+    model x participant, on which that model's and participant's align_control and
+    probe_control cells depend; the default stages are the paper's, without the control."""
+    assert set(config(tmp_path).stages) == set(DEFAULT_STAGES) and "tune_control" not in DEFAULT_STAGES
+    cells = plan_cells(config(tmp_path, CONTROL))
+    counts = {}
+    for cell in cells:
+        counts[cell.stage] = counts.get(cell.stage, 0) + 1
+    assert counts == {"tune": 4, "tune_control": 4, "probe_pretrained": 2, "align_pretrained": 4, "align_tuned": 4,
+                      "align_control": 4, "probe_tuned": 4, "probe_control": 4}
+    for cell in cells:
+        tune = {"align_tuned": "tune", "probe_tuned": "tune", "align_control": "tune_control",
+                "probe_control": "tune_control"}.get(cell.stage)
+        assert [(d.stage, d.model, d.participant) for d in cell.depends_on] == (
+            [(tune, cell.model, cell.participant)] if tune else []), cell.label
+    first, second = waves(cells)
+    assert {c.stage for c in first} == {"tune", "tune_control", "align_pretrained", "probe_pretrained"}
+    assert {c.stage for c in second} == {"align_tuned", "align_control", "probe_tuned", "probe_control"}
+    assert len({c.key for c in cells}) == len(cells)
+    # a control stage alone pulls in its own tune stage, not the true pairing's
+    assert {c.stage for c in plan_cells(config(tmp_path, "stages=[align_control]"))} == {"tune_control", "align_control"}
+
+
+def test_control_settings_reach_only_the_control_cells(tmp_path, monkeypatch):
+    """Guards against a control that shares the tuned cells' key (and so their cached models), and
+    against the control stages invalidating the paper's cached cells: adding them leaves every
+    other key as it was, and the pairing a tune stage fixes reaches only its cells and theirs."""
+    from braintune.study import stages
+    from braintune.study.stages import tune_settings
+
+    def keys(*overrides):
+        return {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path, *overrides))}
+
+    paper, both = keys(), keys(CONTROL)
+    assert {k: both[k] for k in paper} == paper
+    cfg = config(tmp_path, CONTROL)
+    assert tune_settings("tune_control", cfg).shuffle_pairs and not tune_settings("tune", cfg).shuffle_pairs
+    assert dataclasses.replace(tune_settings("tune_control", cfg), shuffle_pairs=False) == tune_settings("tune", cfg)
+
+    def changed(*overrides):
+        after = keys(CONTROL, *overrides)
+        return {k[0] for k in both if both[k] != after[k]}
+
+    assert changed("tune.epochs=5") == {"tune", "tune_control", "align_tuned", "align_control", "probe_tuned",
+                                        "probe_control"}
+    assert changed("align.ceiling_threshold=0.1") == {"align_pretrained", "align_tuned", "align_control"}
+    table = dict(stages.STAGE_TABLE)
+    table["tune_control"] = dataclasses.replace(table["tune_control"], fixes=(("shuffle_pairs", False),))
+    monkeypatch.setattr(stages, "STAGE_TABLE", table)
+    assert changed() == {"tune_control", "align_control", "probe_control"}
 
 
 def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
@@ -191,15 +251,15 @@ def test_done_marker_holds_the_key(tmp_path, monkeypatch):
     assert json.loads((cell.folder(tmp_path / "run") / "done.json").read_text())["key"] == cell.key
 
 
-@pytest.mark.parametrize("name", ["demo", "lebel2024"])
-def test_shipped_configs_load_and_name_their_command(name, tmp_path):
+@pytest.mark.parametrize("name, stages", [("demo", STAGES), ("lebel2024", DEFAULT_STAGES)])
+def test_shipped_configs_load_and_name_their_command(name, stages, tmp_path):
     from braintune.demo import packaged_config
 
     path = packaged_config(name)
     assert "braintune " in path.read_text().splitlines()[1] or "braintune " in path.read_text()[:600]
     data = [f"data.{k}={tmp_path}" for k in ("fmri", "timit", "speech_commands")]
     cfg = load_config(path, data)
-    assert cfg.models and cfg.participants and set(cfg.stages) == set(STAGES)
+    assert cfg.models and cfg.participants and set(cfg.stages) == set(stages)
     with pytest.raises(ConfigError, match="data.fmri"):
         load_config(path)
 

@@ -128,6 +128,32 @@ def test_training_targets_are_per_story_per_voxel_zscores(tmp_path):
     assert data.train.stories == ["storya", "storyb", "storyc"] and data.validation.stories == ["stagefright"]
 
 
+def test_control_pairing_is_a_seeded_shuffle_of_the_true_one(sim_dataset):
+    """Guards against a control that is not one: its training targets must be the true targets
+    re-paired (each a true target row, every row once, most windows paired with another moment
+    of another story), the same for the same seed, while its windows and its validation pairs
+    stay the true ones."""
+    dataset = Dataset(sim_dataset)
+    split = resolve_split(dataset, [SUBJECT])[SUBJECT]
+    true = load_data(dataset, SUBJECT, split, FAST)
+    control = load_data(dataset, SUBJECT, split, replace(FAST, shuffle_pairs=True))
+    np.testing.assert_array_equal(control.voxels, true.voxels)
+    for name in ("story", "end"):  # the same windows, in the same order
+        np.testing.assert_array_equal(getattr(control.train, name), getattr(true.train, name))
+    rows = {row.tobytes(): i for i, row in enumerate(true.train.targets)}
+    assert len(rows) == len(true.train) > 50  # distinct rows: each control target names its source pair
+    source = np.array([rows[row.tobytes()] for row in control.train.targets])
+    assert sorted(source) == list(range(len(true.train)))  # a permutation: the same multiset of targets
+    assert (source != np.arange(len(source))).mean() > 0.9
+    assert (true.train.story[source] != true.train.story).mean() > 0.5  # across the training stories
+    again = load_data(dataset, SUBJECT, split, replace(FAST, shuffle_pairs=True))
+    np.testing.assert_array_equal(again.train.targets, control.train.targets)
+    other = load_data(dataset, SUBJECT, split, replace(FAST, shuffle_pairs=True, seed=1))
+    assert not np.array_equal(other.train.targets, control.train.targets)
+    for name in ("story", "end", "targets"):  # validation: the true pairing
+        np.testing.assert_array_equal(getattr(control.validation, name), getattr(true.validation, name))
+
+
 def test_settings_reject_nonsense():
     with pytest.raises(ConfigError, match="batch_size"):
         TuneSettings(batch_size=0)

@@ -1,9 +1,10 @@
-"""build_report: summaries, Figures 1 and 2 and report.html from a run folder's tables.
+"""build_report: summaries, hierarchy statistics, Figures 1 and 2 and report.html from a run folder's tables.
 
 Reads (whichever exist)            Writes (each atomically: temp file, then os.replace)
   RUN/config.yaml                    RUN/tables/alignment_summary.csv, probing_summary.csv
-  RUN/tables/alignment.{parquet,csv} RUN/figures/figure1.{png,pdf}, figure2.{png,pdf}
-  RUN/tables/probing.{parquet,csv}   RUN/report.html
+  RUN/tables/alignment.{parquet,csv} RUN/tables/alignment_hierarchy.csv, probing_hierarchy.csv
+  RUN/tables/probing.{parquet,csv}   RUN/figures/figure1.{png,pdf}, figure2.{png,pdf}
+                                     RUN/report.html
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from braintune.errors import DataError
 from braintune.io import write_atomic
 from braintune.report import figures
 from braintune.report import html as page
+from braintune.report.hierarchy import alignment_hierarchy, probing_hierarchy
 from braintune.report.tables import (
     read_alignment,
     read_probing,
@@ -98,24 +100,28 @@ class _Part(NamedTuple):
     table_title: str
     keys: list[str]
     count: str
+    hierarchy: Callable[[pd.DataFrame], pd.DataFrame]
+    hierarchy_title: str
 
 
 PARTS = (
     _Part("alignment", summarise_alignment, figures.figure1, "figure1", "Figure 1", "normalised alignment per layer",
           "Normalised brain alignment (r / CC<sub>max</sub>) per layer in the late language regions and "
-          "primary auditory cortex, pretrained vs brain-tuned; lines are means and bands ± 1 SE across "
-          "participants.",
-          "Alignment: mean ± SE across participants, every ROI", ["model", "roi"], "n_participants"),
+          "primary auditory cortex: pretrained, brain-tuned and (where the study ran it) the shuffled-pairing "
+          "control; lines are means and bands ± 1 SE across participants.",
+          "Alignment: mean ± SE across participants, every ROI", ["model", "roi"], "n_participants",
+          alignment_hierarchy, "Alignment hierarchy: each participant's statistic, mean ± SE across participants"),
     _Part("probing", summarise_probing, figures.figure2, "figure2", "Figure 2", "probe score per layer and task",
           "Linear-probe score per layer: R² for MFCC, macro-F1 for the classification tasks. Pretrained: the "
-          "single pretrained model; brain-tuned: mean ± 1 SE across the per-participant tuned models.",
-          "Probing: pretrained value, brain-tuned mean ± SE across models, every metric",
-          ["model", "task", "metric"], "n_models"),
+          "single pretrained model; brain-tuned and control: mean ± 1 SE across the per-participant models.",
+          "Probing: pretrained value, brain-tuned and control mean ± SE across models, every metric",
+          ["model", "task", "metric"], "n_models",
+          probing_hierarchy, "Probing hierarchy: pretrained value, tuned and control mean ± SE across models"),
 )
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """Rebuild the summaries, Figures 1 and 2 and report.html of a run folder.
+    """Rebuild the summaries, the hierarchy statistics, Figures 1 and 2 and report.html of a run folder.
 
     Either results table may be absent (the report says so); both absent, a missing run
     folder, or a table lacking required columns raise DataError naming the file.
@@ -133,7 +139,7 @@ def build_report(run_dir: str | Path) -> Path:
     read = {"alignment": read_alignment, "probing": read_probing}
     results = {name: read[name](path) for name, path in sources.items() if path}
 
-    absent, fig_html, tables_html = [], {}, []
+    absent, fig_html, tables_html, hierarchy_html = [], {}, [], []
     for part in PARTS:
         table = results.get(part.name)
         if table is None:
@@ -141,15 +147,20 @@ def build_report(run_dir: str | Path) -> Path:
                           f"{part.name} summary are absent; the study did not run the {part.name} stage.")
             fig_html[part.figure] = page.absent_html(f"{part.figure_title} is absent: this run has no {part.name} table.")
             continue
-        summary = part.summarise(table)
+        summary, hierarchy = part.summarise(table), part.hierarchy(table)
         write_atomic(run_dir / "tables" / f"{part.name}_summary.csv", summary.to_csv(index=False).encode("utf-8"))
+        write_atomic(run_dir / "tables" / f"{part.name}_hierarchy.csv", hierarchy.to_csv(index=False).encode("utf-8"))
         png = _write_figure(part.draw(summary), run_dir, part.figure)
         fig_html[part.figure] = page.figure_html(
             png, f"{part.figure_title}: {part.figure_alt}", f"{part.caption} Also <code>figures/{part.figure}.pdf</code>.",
         )
         tables_html.append(
             f"<details open><summary>{part.table_title} (<code>tables/{part.name}_summary.csv</code>)</summary>"
-            + page.summary_table_html(summary, part.keys, part.count) + "</details>"
+            + page.summary_table_html(summary, [*part.keys, "layer"], part.count) + "</details>"
+        )
+        hierarchy_html.append(
+            f"<details open><summary>{part.hierarchy_title} (<code>tables/{part.name}_hierarchy.csv</code>)</summary>"
+            + page.summary_table_html(hierarchy, [*part.keys, "statistic"], part.count) + "</details>"
         )
 
     config_path = run_dir / "config.yaml"
@@ -162,6 +173,7 @@ def build_report(run_dir: str | Path) -> Path:
         title=f"braintune report — {run_dir.resolve().name}",
         run_info=_run_info(run_dir, sources, list(results.values())),
         absent="".join(page.absent_html(html.escape(a)) for a in absent),
+        hierarchy="".join(hierarchy_html),
         tables="".join(tables_html),
         config=config_html,
         **fig_html,

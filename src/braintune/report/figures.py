@@ -33,11 +33,13 @@ TASK_LABELS = {
     "sentence-type": "Sentence type (TIMIT)",
 }
 METRIC_LABELS = {"r2": "$R^2$ on test frames", "macro_f1": "macro-F1 on test items", "micro_f1": "micro-F1 on test items"}
-# Okabe-Ito colours: distinguishable with colour-blindness and in greyscale (with the line styles).
-# The dashed pretrained line is drawn over the solid tuned one so that both show where they coincide.
+# Okabe-Ito colours: distinguishable with colour-blindness, and in greyscale by line style and
+# marker. The dashed pretrained line is drawn over the solid tuned one and the dotted control
+# over both, so that every line shows where they coincide.
 STYLE = {
     "pretrained": dict(color="#0072B2", linestyle="--", marker="o", label="pretrained", zorder=3),
     "tuned": dict(color="#D55E00", linestyle="-", marker="s", label="brain-tuned", zorder=2),
+    "control": dict(color="#009E73", linestyle=":", marker="^", label="control (shuffled pairs)", zorder=4),
 }
 PANEL_SIZE = (4.6, 3.2)  # inches per panel
 
@@ -65,19 +67,18 @@ def _panel(ax: Axes, rows: pd.DataFrame, ylabel: str) -> None:
 
 
 def _legend(fig: Figure, summary: pd.DataFrame, count_column: str, what: str, single: str) -> None:
-    """One legend for the figure; labels say what the bands are across ("participants") and
-    how many, or `single` ("single model") where there is one value per layer."""
-    handles, labels = [], []
+    """One legend for the figure, titled with what the bands are across ("participants"); each
+    label says how many (n), or `single` ("single model") where there is one value per layer."""
+    handles = []
     for variant in VARIANTS:
         counts = summary.loc[summary["variant"] == variant, count_column]
         if counts.empty:
             continue
         n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}–{counts.max()}"
-        label = STYLE[variant]["label"]
-        label += f": mean ± SE across {what} (n={n})" if counts.max() > 1 else f" ({single})"
+        label = STYLE[variant]["label"] + (f" (n={n})" if counts.max() > 1 else f" ({single})")
         handles.append(Line2D([], [], markersize=4, linewidth=1.8, **{**STYLE[variant], "label": label}))
-        labels.append(label)
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+               title=f"mean ± SE across {what}")
 
 
 def _grid(n_rows: int, n_cols: int, title: str) -> tuple[Figure, list[list[Axes]]]:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from braintune.report.tables import VARIANTS
 
-VARIANT_HEADERS = {"pretrained": "pretrained", "tuned": "brain-tuned"}
+VARIANT_HEADERS = {"pretrained": "pretrained", "tuned": "brain-tuned", "control": "control (shuffled pairs)"}
 
 
 def _mean_se_text(mean: float, se: float, n: int) -> str:
@@ -22,16 +22,16 @@ def _mean_se_text(mean: float, se: float, n: int) -> str:
     return f"{text} (n={n})"
 
 
-def summary_table_html(summary: pd.DataFrame, keys: list[str], count_column: str) -> str:
-    """`summary` as an HTML table: one row per `keys` + layer, one column per variant
-    holding "mean ± se (n=...)"."""
+def summary_table_html(summary: pd.DataFrame, rows: list[str], count_column: str) -> str:
+    """`summary` as an HTML table: one row per value of the `rows` columns (e.g. model, roi,
+    layer), one column per variant holding "mean ± se (n=...)"."""
     cells = summary.assign(
         text=[_mean_se_text(m, s, n) for m, s, n in zip(summary["mean"], summary["se"], summary[count_column])]
     )
-    wide = cells.pivot(index=keys + ["layer"], columns="variant", values="text")
+    wide = cells.pivot(index=rows, columns="variant", values="text")
     wide = wide[[v for v in VARIANTS if v in wide.columns]].fillna("")
     wide.columns = [f"{VARIANT_HEADERS[v]}: mean ± SE (n)" for v in wide.columns]
-    wide = wide.reindex(pd.MultiIndex.from_frame(summary[keys + ["layer"]].drop_duplicates()))
+    wide = wide.reindex(pd.MultiIndex.from_frame(summary[rows].drop_duplicates()))
     return wide.reset_index().to_html(index=False, escape=True, border=0)
 
 
@@ -54,11 +54,11 @@ def definition_table_html(rows: dict[str, str]) -> str:
 
 
 def render_page(
-    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, tables: str, config: str
+    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, tables: str, config: str
 ) -> str:
     """Fill the page template; every argument is an HTML fragment (escape text first)."""
     template = Template(resources.files("braintune.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(
         title=html.escape(title), run_info=run_info, absent=absent,
-        figure1=figure1, figure2=figure2, tables=tables, config=config,
+        figure1=figure1, figure2=figure2, hierarchy=hierarchy, tables=tables, config=config,
     )

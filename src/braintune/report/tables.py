@@ -17,7 +17,9 @@ from braintune.errors import DataError
 ALIGNMENT_KEYS = ("model", "variant", "participant", "layer", "roi")
 PROBING_KEYS = ("model", "variant", "participant", "layer", "task", "metric")
 
-VARIANTS = ("pretrained", "tuned")
+# The model measured: as given, brain-tuned on one participant, or the control tuned on that
+# participant's responses with the window->response pairing shuffled (braintune.study.stages).
+VARIANTS = ("pretrained", "tuned", "control")
 ROI_ORDER = (
     "late_language", "primary_auditory", "early_auditory", "angular_gyrus",
     "lateral_temporal", "ifg_mfg", "whole_cortex",
@@ -79,7 +81,7 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
         table[col] = table[col].fillna("").astype(str)
     unknown = sorted(set(table["variant"]) - set(VARIANTS))
     if unknown:
-        raise DataError(f"{path}: unknown variant(s) {', '.join(map(repr, unknown))}; expected {' or '.join(VARIANTS)}")
+        raise DataError(f"{path}: unknown variant(s) {', '.join(map(repr, unknown))}; expected {', '.join(VARIANTS)}")
     duplicated = table.duplicated(list(keys), keep=False)
     if duplicated.any():
         row = table.loc[duplicated, list(keys)].iloc[0].to_dict()
@@ -97,7 +99,7 @@ def read_probing(path: str | Path) -> pd.DataFrame:
     return read_table(path, PROBING_KEYS, "value")
 
 
-def _mean_se(table: pd.DataFrame, by: list[str], value: str, count_name: str) -> pd.DataFrame:
+def mean_se(table: pd.DataFrame, by: list[str], value: str, count_name: str) -> pd.DataFrame:
     """Mean, standard error (sample std / sqrt(n); NaN when n = 1) and n of `value` per group.
 
     NaN values (e.g. an ROI with no voxel above the ceiling threshold) are left out.
@@ -115,15 +117,15 @@ def _order(values, preferred: tuple[str, ...]) -> list[str]:
     return [v for v in preferred if v in present] + sorted(present - set(preferred))
 
 
-def _sorted(summary: pd.DataFrame, orders: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Rows sorted by model, then each column of `orders` in its preferred order, then layer."""
+def sort_summary(summary: pd.DataFrame, orders: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Rows sorted by model, then each column of `orders` in its preferred order, then layer (if any)."""
     ranks = {
         f"_{col}": summary[col].map({v: i for i, v in enumerate(_order(summary[col], preferred))})
         for col, preferred in orders.items()
     }
     return (
         summary.assign(**ranks)
-        .sort_values(["model", *ranks, "layer"], kind="stable")
+        .sort_values(["model", *ranks, *(["layer"] if "layer" in summary else [])], kind="stable")
         .drop(columns=list(ranks))
         .reset_index(drop=True)
     )
@@ -135,19 +137,19 @@ def summarise_alignment(alignment: pd.DataFrame) -> pd.DataFrame:
     Returns columns model, roi, variant, layer, mean, se, n_participants;
     one row per model x roi x variant x layer.
     """
-    summary = _mean_se(alignment, ["model", "roi", "variant", "layer"], "alignment", "n_participants")
-    return _sorted(summary, {"roi": ROI_ORDER, "variant": VARIANTS})
+    summary = mean_se(alignment, ["model", "roi", "variant", "layer"], "alignment", "n_participants")
+    return sort_summary(summary, {"roi": ROI_ORDER, "variant": VARIANTS})
 
 
 def summarise_probing(probing: pd.DataFrame) -> pd.DataFrame:
     """Probe scores per model x task x metric x variant x layer.
 
     Pretrained: the single pretrained model's value (n_models = 1, se NaN).
-    Tuned: mean and SE across the per-participant brain-tuned models (n_models of them).
+    Tuned and control: mean and SE across the per-participant models (n_models of them).
     Returns columns model, task, metric, variant, layer, mean, se, n_models.
     """
-    summary = _mean_se(probing, ["model", "task", "metric", "variant", "layer"], "value", "n_models")
-    return _sorted(summary, {"task": TASK_ORDER, "metric": METRIC_ORDER, "variant": VARIANTS})
+    summary = mean_se(probing, ["model", "task", "metric", "variant", "layer"], "value", "n_models")
+    return sort_summary(summary, {"task": TASK_ORDER, "metric": METRIC_ORDER, "variant": VARIANTS})
 
 
 def primary_metric(task: str, metrics: set[str]) -> str:

@@ -26,9 +26,11 @@ from braintune.features.settings import Scheme
 from braintune.probing.settings import ProbeSettings
 from braintune.settings import from_mapping, to_dict
 from braintune.study.executors import ExecutorSettings
+from braintune.study.stages import STAGE_TABLE
 from braintune.tuning.settings import TuneSettings
 
-STAGES = ("tune", "align_pretrained", "align_tuned", "probe_pretrained", "probe_tuned", "report")
+STAGES = (*STAGE_TABLE, "report")  # what `stages` may name (braintune.study.stages)
+DEFAULT_STAGES = (*(name for name, stage in STAGE_TABLE.items() if stage.default), "report")  # the paper's
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class StudyConfig:
     models: list[str] = field(default_factory=list)
     participants: list[str] = field(default_factory=list)
     layers: str | list[int] = "all"
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     seed: int = 0
     device: str | None = None
     data: DataFolders = field(default_factory=DataFolders)
@@ -70,7 +72,8 @@ class StudyConfig:
             raise ConfigError(f"layers: 'all' or a non-empty list of layer indices >= 0, got {self.layers!r}")
 
     def tune_settings(self) -> TuneSettings:
-        """The tuning settings of every tune cell: the `tune` section with the study's seed and device."""
+        """The tuning settings of the tune cells: the `tune` section with the study's seed and device
+        (a tune stage may fix more, braintune.study.stages.tune_settings)."""
         return dataclasses.replace(self.tune, seed=self.seed, device=self.device)
 
     def to_dict(self) -> dict:
@@ -81,21 +84,21 @@ class StudyConfig:
         return out
 
 
-# TuneSettings fields that the study sets for every tune cell from its own keys
-_STUDY_LEVEL = {"seed": "seed", "device": "device"}
+# TuneSettings fields that the study sets for every tune cell from its own keys (or its stages)
+_STUDY_LEVEL = {"seed": "seed", "device": "device", "shuffle_pairs": "stages: tune_control"}
 
 
 def _validate(cfg: StudyConfig) -> StudyConfig:
     """Checks that need several sections at once."""
     if not cfg.models:
         raise ConfigError("models: name at least one model (hub id, local folder, or tiny:<family>)")
-    stages = set(cfg.stages)
-    needs_fmri = {"tune", "align_pretrained", "align_tuned", "probe_tuned"} & stages
+    stages = {s: STAGE_TABLE[s] for s in cfg.stages if s in STAGE_TABLE}
+    needs_fmri = sorted(s for s, stage in stages.items() if stage.per_participant)
     if needs_fmri and not cfg.participants:
-        raise ConfigError(f"participants: stages {sorted(needs_fmri)} need at least one participant")
+        raise ConfigError(f"participants: stages {needs_fmri} need at least one participant")
     if needs_fmri and not cfg.data.fmri:
         raise ConfigError("data.fmri: the fMRI folder (ds003020 layout) is needed by the chosen stages")
-    if {"probe_pretrained", "probe_tuned"} & stages:
+    if any(stage.kind == "probe" for stage in stages.values()):
         if cfg.probe.needs_timit and not cfg.data.timit:
             raise ConfigError("data.timit: the TIMIT folder is needed by the probe tasks mfcc/phonemes/sentence-type")
         if cfg.probe.needs_speech_commands and not cfg.data.speech_commands:

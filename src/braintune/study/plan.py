@@ -4,7 +4,9 @@ A cell's key is derived from its stage's declaration (braintune.study.stages.STA
 a hash of the stage, the model (and its files), the participant, the result-changing
 fields of the config sections the stage reads, the participant's resolved story split,
 the fingerprints of the files it reads (braintune.fingerprint), and the keys of the cells
-it consumes (so retuning a model invalidates what was measured on it). Settings that do
+it consumes (so retuning a model invalidates what was measured on it). A tune stage's
+`tune` section holds the settings it fixes (the control's shuffled pairing), so they reach
+only its own cells and the cells that measure its models. Settings that do
 not change results (batch sizes, caches, devices, executors) are left out. A cell's folder
 carries the key's first characters, so a changed input never resumes into the folder of
 another.
@@ -21,12 +23,13 @@ from braintune.fingerprint import files_fingerprint
 from braintune.models import model_fingerprint, model_tag
 from braintune.settings import result_settings
 from braintune.study.config import StudyConfig
-from braintune.study.stages import STAGE_TABLE, Inputs
+from braintune.study.stages import STAGE_TABLE, Inputs, tune_settings
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work: `stage` for `model` (and `participant`, except probe_pretrained)."""
+    """One unit of work: `stage` for `model` (and `participant`, except probe_pretrained);
+    depends_on: the tune cell whose model it measures, if any."""
 
     stage: str
     model: str
@@ -59,7 +62,7 @@ def _section(cfg: StudyConfig, name: str, cell: Cell, inputs: Inputs):
     if name == "split":
         return inputs.splits[cell.participant].to_dict()
     if name == "tune":
-        return result_settings(cfg.tune_settings())
+        return result_settings(tune_settings(cell.stage, cfg))
     if name == "features":
         return cfg.features.settings()
     return result_settings(getattr(cfg, name))
@@ -80,18 +83,18 @@ def cell_key(cell: Cell, cfg: StudyConfig, inputs: Inputs) -> str:
 
 
 def _stages(cfg: StudyConfig) -> list[str]:
-    """The cell stages to plan: the configured ones, plus tune where a tuned model is measured."""
+    """The cell stages to plan: the configured ones, plus the tune stages whose models they measure."""
     chosen = [s for s in cfg.stages if s in STAGE_TABLE]
-    if any(STAGE_TABLE[s].tuned for s in chosen) and "tune" not in chosen:
-        chosen.insert(0, "tune")
-    return chosen
+    needed = {STAGE_TABLE[s].tuned_by for s in chosen} - {None}
+    return [s for s in STAGE_TABLE if s in needed and s not in chosen] + chosen
 
 
 def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
     """All cells of the study in dependency order (tune cells first).
 
-    A stage that measures a tuned model pulls in the tune cell even when `tune` is not
-    among the stages: it is then reused from the run folder's cache (or run if missing).
+    A stage that measures a tuned model pulls in its tune stage (Stage.tuned_by) even when
+    that is not among the stages: its cells are then reused from the run folder's cache (or
+    run if missing).
     """
     inputs = study_inputs(cfg) if inputs is None else inputs
 
@@ -100,22 +103,21 @@ def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
         return Cell(stage, model, participant, cell_key(cell, cfg, inputs), tuple(deps))
 
     stages = _stages(cfg)
-    cells: list[Cell] = []
-    tuned: dict[tuple[str, str], Cell] = {}
-    for model in cfg.models:
-        for participant in cfg.participants if "tune" in stages else []:
-            tuned[model, participant] = make("tune", model, participant)
-            cells.append(tuned[model, participant])
+    tunes = [s for s in stages if STAGE_TABLE[s].kind == "tune"]
+    tuned = {(stage, model, participant): make(stage, model, participant)
+             for stage in tunes for model in cfg.models for participant in cfg.participants}
+    cells: list[Cell] = list(tuned.values())
     for model in cfg.models:
         for stage in stages:
             spec = STAGE_TABLE[stage]
-            if stage == "tune":
+            if stage in tunes:
                 continue
             if not spec.per_participant:
                 cells.append(make(stage, model, None))
                 continue
             for participant in cfg.participants:
-                cells.append(make(stage, model, participant, (tuned[model, participant],) if spec.tuned else ()))
+                deps = (tuned[spec.tuned_by, model, participant],) if spec.tuned_by else ()
+                cells.append(make(stage, model, participant, deps))
     return cells
 
 

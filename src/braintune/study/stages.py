@@ -1,25 +1,37 @@
 """The stage table: what each kind of cell runs, which settings and files it reads.
 
 Each stage declares its inputs once (``Stage``): the config sections whose result-changing
-fields it uses, and the files it reads. A cell's cache key is derived from that declaration
-(braintune.study.plan.cell_key), so it covers exactly what changes the cell's result.
+fields it uses, the files it reads, the tune stage whose model it measures, and the tuning
+settings a tune stage fixes. A cell's cache key and dependencies are derived from that
+declaration (braintune.study.plan), so the key covers exactly what changes the cell's result.
+
+Three variants of each model are measured: "pretrained" (the model as given), "tuned"
+(brain-tuned on the participant, stage `tune`) and "control" (stage `tune_control`: tuned
+the same way on the same participant's responses with the window->response pairing
+shuffled, braintune.tuning.data.shuffled_pairing; Moussa et al., ICLR 2025). The control
+separates the effect of the brain data from that of fine-tuning itself.
 
 Every runner takes (cell, config, run folder, cell folder) and leaves its outputs in the
-cell folder; alignment and probing cells leave `table.csv` with a `variant` column
-("pretrained" or "tuned") so that the study's tables can be concatenated.
+cell folder; alignment and probing cells leave `table.csv` with a `variant` column so that
+the study's tables can be concatenated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from braintune.io import write_atomic
-from braintune.study.config import StudyConfig
+
+if TYPE_CHECKING:  # config.py derives the stage names from this table
+    import pandas as pd
+
+    from braintune.study.config import StudyConfig
+    from braintune.tuning.settings import TuneSettings
 
 
 @dataclass(frozen=True)
@@ -84,8 +96,15 @@ def _record_model(folder: Path, model, variant: str) -> None:
     write_atomic(folder / "model.json", json.dumps(record, indent=1))
 
 
+def tune_settings(stage: str, cfg: StudyConfig) -> TuneSettings:
+    """The TuneSettings of the cells of tune stage `stage`: the study's (cfg.tune_settings())
+    with the fields the stage fixes (the control's shuffled pairing)."""
+    return dataclasses.replace(cfg.tune_settings(), **dict(STAGE_TABLE[stage].fixes))
+
+
 def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
-    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log).
+    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log), with the
+    settings of the cell's tune stage (tune_settings).
 
     With executor.gpus_per_job > 1 the cell trains with DDP, one process per GPU: a Slurm
     job was started with one task per GPU (WORLD_SIZE is set); elsewhere the run is written
@@ -93,7 +112,7 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     """
     import os
 
-    settings = cfg.tune_settings()
+    settings = tune_settings(cell.stage, cfg)
     gpus = cfg.executor.gpus_per_job
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from braintune.tuning.ddp import launch, write_spec
@@ -107,9 +126,20 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     tune(_dataset(cfg), cell.participant, cell.model, folder, settings, split=_split(cfg, cell.participant), resume=True)
 
 
-def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, variant: str) -> None:
+def measured(cell, run_dir: Path) -> tuple[str | Path, str]:
+    """(model, variant) that an align or probe cell measures: the pretrained model, or the
+    backbone exported by the tune cell it depends on."""
+    tuned_by = STAGE_TABLE[cell.stage].tuned_by
+    if tuned_by is None:
+        return cell.model, "pretrained"
+    return tuned_backbone(cell, run_dir), STAGE_TABLE[tuned_by].variant
+
+
+def run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
+    """Layer-wise alignment of the model the cell measures with cell.participant's voxels, by ROI."""
     from braintune.alignment import align_model
 
+    model, variant = measured(cell, run_dir)
     table = align_model(
         _dataset(cfg), str(model), cell.participant, _split(cfg, cell.participant), run_dir / "cache" / "alignment",
         tag=cell.model, cache_dir=run_dir / "cache" / "features", scheme=cfg.features, settings=cfg.align,
@@ -121,17 +151,11 @@ def _run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path, model, varia
     _write_table(table, folder)
 
 
-def run_align_pretrained(cell, cfg, run_dir, folder):
-    _run_align(cell, cfg, run_dir, folder, cell.model, "pretrained")
-
-
-def run_align_tuned(cell, cfg, run_dir, folder):
-    _run_align(cell, cfg, run_dir, folder, tuned_backbone(cell, run_dir), "tuned")
-
-
-def _run_probe(cell, cfg: StudyConfig, folder: Path, model, variant: str) -> None:
+def run_probe(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
+    """The probe tasks on every layer of the model the cell measures."""
     from braintune.probing import run_probes
 
+    model, variant = measured(cell, run_dir)
     table = run_probes(
         str(model), timit_root=cfg.data.timit, speech_commands_root=cfg.data.speech_commands,
         cache_dir=folder / "features", layers=cfg.layers, settings=cfg.probe, seed=cfg.seed, device=cfg.device,
@@ -143,30 +167,32 @@ def _run_probe(cell, cfg: StudyConfig, folder: Path, model, variant: str) -> Non
     _write_table(table, folder)
 
 
-def run_probe_pretrained(cell, cfg, run_dir, folder):
-    _run_probe(cell, cfg, folder, cell.model, "pretrained")
-
-
-def run_probe_tuned(cell, cfg, run_dir, folder):
-    _run_probe(cell, cfg, folder, tuned_backbone(cell, run_dir), "tuned")
-
-
 @dataclass(frozen=True)
 class Stage:
-    """One kind of cell: its runner and the inputs its result depends on."""
+    """One kind of cell: what it runs and the inputs its result depends on."""
 
-    run: Callable
+    kind: str  # "tune", "align" or "probe": what its cells run (RUNNERS)
     sections: tuple[str, ...]  # config sections (owners) whose result-changing fields it uses
     reads: Callable  # (cell, config, Inputs) -> files it reads
-    tuned: bool = False  # measures the model brain-tuned on the cell's participant
+    tuned_by: str | None = None  # align / probe: the tune stage whose model it measures (None: the pretrained)
+    variant: str | None = None  # tune: the variant its model is in the tables ("tuned", "control")
+    fixes: tuple[tuple[str, object], ...] = ()  # tune: (TuneSettings field, value) pairs the stage sets
     per_participant: bool = True
+    default: bool = True  # among a study's stages when its config lists none
 
 
+_ALIGN = ("features", "align", "layers", "split")
+_PROBE = ("probe", "layers")
 STAGE_TABLE = {
-    "tune": Stage(run_tune, ("tune", "split"), _tune_reads),
-    "align_pretrained": Stage(run_align_pretrained, ("features", "align", "layers", "split"), _align_reads),
-    "align_tuned": Stage(run_align_tuned, ("features", "align", "layers", "split"), _align_reads, tuned=True),
-    "probe_pretrained": Stage(run_probe_pretrained, ("probe", "layers"), _probe_reads, per_participant=False),
-    "probe_tuned": Stage(run_probe_tuned, ("probe", "layers"), _probe_reads, tuned=True),
+    "tune": Stage("tune", ("tune", "split"), _tune_reads, variant="tuned"),
+    "tune_control": Stage("tune", ("tune", "split"), _tune_reads, variant="control", fixes=(("shuffle_pairs", True),),
+                          default=False),
+    "align_pretrained": Stage("align", _ALIGN, _align_reads),
+    "align_tuned": Stage("align", _ALIGN, _align_reads, tuned_by="tune"),
+    "align_control": Stage("align", _ALIGN, _align_reads, tuned_by="tune_control", default=False),
+    "probe_pretrained": Stage("probe", _PROBE, _probe_reads, per_participant=False),
+    "probe_tuned": Stage("probe", _PROBE, _probe_reads, tuned_by="tune"),
+    "probe_control": Stage("probe", _PROBE, _probe_reads, tuned_by="tune_control", default=False),
 }
-RUNNERS = {name: stage.run for name, stage in STAGE_TABLE.items()}
+RUNNERS = {name: {"tune": run_tune, "align": run_align, "probe": run_probe}[stage.kind]
+           for name, stage in STAGE_TABLE.items()}

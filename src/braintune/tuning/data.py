@@ -9,10 +9,20 @@ Where a window reaches before the sound onset or past the end of the audio it is
 with zeros: the participant heard no story there (the scanner runs 10 s before the sound
 starts and after it ends). With the default 10 s window no row needs this (the first row
 sits 11 s after sound onset); shorter stories or longer windows do.
+
+The control (TuneSettings.shuffle_pairs; Moussa et al., ICLR 2025) trains on the same
+windows and the same responses with the pairing broken: the training targets are put in
+the order of one seeded permutation over all training pairs, across stories, so a window
+is paired with a response to any moment of any training story. Across stories rather than
+within each: a permutation within a story would keep which story's responses go with
+which story's audio, brain information the control must not get (the authors' public code
+also pairs a story's audio with another story's responses by default). The validation
+pairs keep the true pairing, so the validation loss shows whether a run learns the brain.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +98,17 @@ def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: 
     )
 
 
+SHUFFLE_STREAM = 2**31 - 1  # the control's random stream, apart from the data order's [seed, epoch] (loop.py)
+
+
+def shuffled_pairing(pairs: Pairs, seed: int) -> Pairs:
+    """The control's pairs: the same windows, with targets[order] for one permutation `order`
+    of all pairs drawn from default_rng([seed, SHUFFLE_STREAM]) (across stories; the same
+    seed gives the same pairing). The windows keep their order, so a CNN cache still fits."""
+    order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(pairs))
+    return dataclasses.replace(pairs, targets=pairs.targets[order])
+
+
 def select_voxels(dataset: Dataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Voxels whose noise ceiling (from the test story's repeats) exceeds `threshold`.
 
@@ -118,11 +139,13 @@ class TuneData:
 
 
 def load_data(dataset: Dataset, subject: str, split: StorySplit, settings: TuneSettings) -> TuneData:
-    """The data step: target voxels (ceiling from split.test), training and validation pairs."""
+    """The data step: target voxels (ceiling from split.test), training and validation pairs
+    (the training pairing shuffled where settings.shuffle_pairs; validation always true)."""
     voxels, ceilings = select_voxels(dataset, subject, split.test, settings.ceiling_threshold)
+    train = story_pairs(dataset, subject, split.train, voxels, settings.window_seconds)
     return TuneData(
         voxels=voxels,
         ceilings=ceilings,
-        train=story_pairs(dataset, subject, split.train, voxels, settings.window_seconds),
+        train=shuffled_pairing(train, settings.seed) if settings.shuffle_pairs else train,
         validation=story_pairs(dataset, subject, [split.validation], voxels, settings.window_seconds),
     )

@@ -86,9 +86,10 @@ def _tune(dataset: Dataset, subject: str, split: StorySplit, model_source: str, 
                      "n_validation_pairs": len(data.validation)}, data.voxels)
     log.info(
         "brain-tuning %s on %s: %d voxels (ceiling > %g, median %.2f), %d training windows from %d stories, "
-        "%d validation windows (%s)",
+        "%d validation windows (%s)%s",
         model_source, subject, len(data.voxels), settings.ceiling_threshold, float(np.median(data.ceilings)),
         len(data.train), len(split.train), len(data.validation), split.validation,
+        "; control: training pairs shuffled" if settings.shuffle_pairs else "",
     )
 
     net = build_model(model_source, len(data.voxels), settings, process.device)

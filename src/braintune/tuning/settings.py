@@ -36,7 +36,11 @@ class TuneSettings:
     head_lr: float = field(default=1e-4, metadata={"help": "Adam lr of the linear head"})
     head_lr_decay: float = field(default=0.8, metadata={"help": "head lr factor per epoch"})
     head_lr_floor: float = field(default=0.1, metadata={"help": "the head lr never falls below this fraction of head_lr"})
-    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order, dropout"})
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order, dropout, the control's pairing"})
+    shuffle_pairs: bool = field(default=False, metadata={
+        "help": "the control of Moussa et al. (ICLR 2025): train on the same windows and responses with the "
+                "window->response pairing shuffled (one seeded permutation of the training targets across all "
+                "training stories); validation keeps the true pairing"})
     cnn_cache: bool = field(default=True, metadata={
         "help": "store the frozen CNN's output per window on disk once instead of recomputing it every step"})
     keep_cnn_cache: bool = field(default=False, metadata={
