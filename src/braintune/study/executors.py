@@ -50,6 +50,7 @@ import submitit
 from braintune.errors import ConfigError, SchedulerError
 from braintune.study import claims
 from braintune.study.claims import Claim
+from braintune.study.stages import STAGE_TABLE
 
 if TYPE_CHECKING:  # the study modules import this one
     from braintune.study.config import StudyConfig
@@ -342,7 +343,7 @@ class ProcessJobs:
 
     def submit(self, job: CellJob) -> submitit.Job:
         """Submit `job` with the resources of its stage (brain-tuning, or any other cell)."""
-        stage = "tune" if job.cell.stage == "tune" else "other"
+        stage = "tune" if STAGE_TABLE[job.cell.stage].kind == "tune" else "other"
         if stage not in self._executors:
             self._executors[stage] = self._executor(stage)
         return self._executors[stage].submit(job)
@@ -642,7 +643,7 @@ def check_slurm(cfg: StudyConfig) -> None:
                              f" (it allows {allowed})")
     from braintune.study.plan import plan_cells  # lazily: plan imports the config, which imports this module
 
-    for stage in sorted({"tune" if c.stage == "tune" else "other" for c in plan_cells(cfg)}):
+    for stage in sorted({"tune" if STAGE_TABLE[c.stage].kind == "tune" else "other" for c in plan_cells(cfg)}):
         _test_submission(cfg, stage, partition)
 
 

@@ -28,7 +28,7 @@ from braintune.progress import tqdm
 from braintune.study.config import StudyConfig, dump_config
 from braintune.study.executors import make_executor
 from braintune.study.plan import Cell, plan_cells, study_inputs
-from braintune.study.stages import RUNNERS
+from braintune.study.stages import RUNNERS, STAGE_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,9 @@ def collect_tables(cfg: StudyConfig, run_dir: Path, cells: list[Cell]) -> dict[s
     parts: dict[str, list[pd.DataFrame]] = {"alignment": [], "probing": []}
     for cell in cells:
         table = cell.folder(run_dir) / "table.csv"
-        if cell.stage != "tune" and table.exists():
-            parts["alignment" if cell.stage.startswith("align") else "probing"].append(pd.read_csv(table))
+        kind = STAGE_TABLE[cell.stage].kind
+        if kind != "tune" and table.exists():
+            parts["alignment" if kind == "align" else "probing"].append(pd.read_csv(table))
     return {name: write_table(pd.concat(frames, ignore_index=True), run_dir / "tables", name)
             for name, frames in parts.items() if frames}
 
@@ -88,8 +89,9 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     """
     name = executor or cfg.executor.name
     inputs = study_inputs(cfg)
-    probes = cfg.probe if {"probe_pretrained", "probe_tuned"} & set(cfg.stages) else None
-    require_study_data(inputs.dataset, inputs.splits, rois=bool({"align_pretrained", "align_tuned"} & set(cfg.stages)),
+    kinds = {STAGE_TABLE[s].kind for s in cfg.stages if s in STAGE_TABLE}
+    probes = cfg.probe if "probe" in kinds else None
+    require_study_data(inputs.dataset, inputs.splits, rois="align" in kinds,
                        timit_root=cfg.data.timit if probes and probes.needs_timit else None,
                        timit_test_set=cfg.probe.timit_test_set,
                        speech_commands_root=cfg.data.speech_commands if probes and probes.needs_speech_commands else None)
