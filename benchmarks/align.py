@@ -26,8 +26,8 @@ import tracemalloc
 import himalaya.backend.numpy  # noqa: F401  (imported before timing: its import takes seconds)
 import numpy as np
 
-from braintune.encoding import DEFAULT_ALPHAS, fit_encoding_model, story_folds
-from braintune.encoding.ridge import DEFAULT_VOXEL_BATCH
+from braintune.alignment.settings import AlignSettings
+from braintune.encoding import fit_encoding_model, story_folds
 
 GIB = 1024**3
 
@@ -70,8 +70,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test-trs", type=int, default=291)
     parser.add_argument("--stories", type=int, default=25)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--alphas", type=int, default=len(DEFAULT_ALPHAS), help="number of alphas, log-spaced 1e1..1e4")
-    parser.add_argument("--voxel-batch", type=int, default=DEFAULT_VOXEL_BATCH)
+    parser.add_argument("--alphas", type=int, default=10, help="number of alphas, log-spaced 1e1..1e4 (default 10)")
+    parser.add_argument("--voxel-batch", type=int, default=AlignSettings().voxel_batch)
     parser.add_argument("--himalaya", action=argparse.BooleanOptionalAction, default=None,
                         help="also run himalaya on the same problem (default: on for the small size only)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each solver when comparing (default 3)")
@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     print(f"data: responses {Y.nbytes / GIB:.2f} GiB, generated in {time.perf_counter() - t0:.1f} s")
 
     def ours():
-        return fit_encoding_model(X, Y, story_rows, X_test, Y_test, alphas, n_folds=args.folds, voxel_batch=args.voxel_batch)
+        return fit_encoding_model(X, Y, story_folds(story_rows, args.folds), X_test, Y_test, alphas,
+                                  voxel_batch=args.voxel_batch)
 
     def theirs():
         return run_himalaya(X, Y, story_rows, X_test, alphas, args.folds, args.voxel_batch)
