@@ -59,12 +59,13 @@ def test_jobs_ask_for_gpus_per_node_and_one_task_per_gpu_only_with_several():
 
 
 def test_docs_list_every_executor_setting_with_its_help_and_default():
-    """docs/cluster.md's settings table is ExecutorSettings' fields, defaults and help, in order."""
+    """The README's cluster settings table is ExecutorSettings' fields, defaults and help, in order."""
     import dataclasses
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "cluster.md").read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Running on a Slurm cluster", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
     expected = [f"| `{f.name}` | `{'null' if f.default is None else f.default}` | {f.metadata['help']} |"
                 for f in dataclasses.fields(ExecutorSettings)]
     assert rows == expected

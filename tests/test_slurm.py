@@ -1,4 +1,4 @@
-"""The cluster path on a real Slurm (.ci/slurm-up starts one): docs/cluster.md's commands as
+"""The cluster path on a real Slurm (.ci/slurm-up starts one): the README's cluster section's commands as
 written, cancellation, Ctrl-C, a second run of the same study, a requeue after the
 time-limit signal, and the scheduler's errors as one line before anything is written.
 
@@ -29,9 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 LIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "SUSPENDED"}
 
 
+def cluster_section() -> str:
+    """The README's section "Running on a Slurm cluster" (what these tests run, as written)."""
+    text = (REPO / "README.md").read_text()
+    return text.split("## Running on a Slurm cluster", 1)[1].split("\n## ", 1)[0]
+
+
 def doc_commands() -> list[list[str]]:
-    """The `braintune run` commands of docs/cluster.md, as argument lists (without "braintune")."""
-    text = (REPO / "docs" / "cluster.md").read_text()
+    """The `braintune run` commands of the README's cluster section, as argument lists (without "braintune")."""
+    text = cluster_section()
     blocks = re.findall(r"```\n(.*?)```", text, re.S)
     return [shlex.split(b.replace("\\\n", " "))[1:] for b in blocks if b.startswith("braintune run ")]
 
@@ -121,7 +127,7 @@ def run_jobs(run: Path) -> list[str]:
 
 def test_cluster_check_runs_every_kind_of_job_on_cpus_equal_to_local_after_a_cancel(data_paths, one_thread, start,
                                                                                       tmp_path):
-    """docs/cluster.md's cluster check, as written, on simulated data: CPU-only jobs
+    """the README's cluster section's cluster check, as written, on simulated data: CPU-only jobs
     (gpus_per_job 0) of every kind give tables byte-identical to the local executor, also
     after the tune job is cancelled and the command rerun.
 
@@ -282,7 +288,7 @@ def test_unreachable_controller_is_one_line(small_study, tmp_path, monkeypatch, 
 def test_a_failing_cell_is_one_line_with_its_log_and_the_readme_command_runs(small_study, data_paths, one_thread,
                                                                               tmp_path, caplog):
     """A cell that raises in its job: one line naming the cell, the job, the error and its log;
-    the run's other job, running beside it, is cancelled. Then the README's study command (docs/cluster.md),
+    the run's other job, running beside it, is cancelled. Then the README's study command (the README's cluster section),
     as written but for the data folders and overrides appended to shrink it to one cheap
     probing cell, runs on the gpu partition with a (fake) GPU.
 
