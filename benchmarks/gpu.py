@@ -332,18 +332,17 @@ def measure_tuning(model, audio: np.ndarray, settings, n_voxels: int, steps: int
 
 def _item_set(name: str, audio: np.ndarray, lengths: np.ndarray, picks_per_item: int | None, rng: np.random.Generator):
     """A probing ItemSet of pieces of `audio` (lengths in samples): each piece one mean-pooled span
-    and `picks_per_item` single frames drawn from it (None: all of them)."""
+    and `picks_per_item` single-frame spans drawn from it (None: all of its frames)."""
     from braintune.probing.features import ItemSet
 
     starts = _starts(audio, int(max(lengths)), len(lengths), rng)
     frames = [num_frames(int(n)) for n in lengths]
-    spans = np.array([(i, 0, t) for i, t in enumerate(frames)], np.int64).reshape(-1, 3)
-    chosen = [np.arange(t) if picks_per_item is None else np.sort(rng.choice(t, min(t, picks_per_item), replace=False))
-              for t in frames]
-    picks = [(i, int(f)) for i, frames_of_item in enumerate(chosen) for f in frames_of_item]
+    spans = [(i, 0, t) for i, t in enumerate(frames)]
+    for i, t in enumerate(frames):
+        chosen = np.arange(t) if picks_per_item is None else np.sort(rng.choice(t, min(t, picks_per_item), replace=False))
+        spans += [(i, int(f), int(f) + 1) for f in chosen]
     return ItemSet(name, [f"{name}-{i}" for i in range(len(lengths))], np.asarray(lengths, np.int64),
-                   lambda i: _piece(audio, int(starts[i]), int(lengths[i])), spans,
-                   np.array(picks, np.int64).reshape(-1, 2))
+                   lambda i: _piece(audio, int(starts[i]), int(lengths[i])), np.array(spans, np.int64).reshape(-1, 3))
 
 
 def measure_probe_features(model, audio: np.ndarray, probe, measure: Measure, device: torch.device) -> dict:
