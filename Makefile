@@ -8,7 +8,7 @@ export MKL_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install mutation clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
+
+# Mutation testing of the numeric core: hours, one mutant at a time; not part of `test`/CI.
+# Modules and their tests: pyproject.toml [tool.braintune.mutation]; scores: docs/mutation.md.
+mutation: $(BIN)/.installed
+	$(BIN)/python tools/mutation.py
 
 clean-venv:
 	rm -rf $(VENV)
