@@ -463,7 +463,7 @@ def test_table_errors_state_the_problem_exactly(tmp_path):
             f"{path}: missing required column(s) layer, roi (has: model, variant, participant, alignment)")):
         read_alignment(path)
     path = _alignment_csv(tmp_path, "m,finetuned,UTS01,1,a,0.5\nm,base,UTS01,1,a,0.5\n")
-    with pytest.raises(DataError, match=re.escape("unknown variant(s) 'base', 'finetuned'; expected pretrained or tuned")):
+    with pytest.raises(DataError, match=re.escape("unknown variant(s) 'base', 'finetuned'; expected pretrained, tuned, control")):
         read_alignment(path)
     path = _alignment_csv(tmp_path, "m,tuned,UTS01,1,a,0.5\nm,tuned,UTS02,1,a,0.5\nm,tuned,UTS01,1,a,0.25\n")
     with pytest.raises(DataError, match=re.escape(
