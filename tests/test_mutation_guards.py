@@ -96,6 +96,17 @@ def test_repeats_mean_is_float32():
     assert zscored_repeats_mean(repeats).dtype == np.float32
 
 
+def test_repeats_mean_sums_float64_z_scores():
+    """Guards against z-scoring each repeat in float32 before the sum (zscore's default dtype):
+    where two repeats nearly cancel (r2 = -r1 + 1e-6 on one row) the float32 rounding of each
+    z-score (~6e-8) is as large as their mean (~6e-8) and the mean is off by 4% to 100%.
+    Oracle: (x - mean) / std of each repeat in float64, written out here."""
+    r1 = np.array([0.0, 1.0, 3.0])
+    r2 = -r1 + np.array([0.0, 0.0, 1e-6])
+    expected = sum((r - r.mean()) / r.std() for r in (r1, r2)) / 2
+    np.testing.assert_allclose(zscored_repeats_mean(np.stack([r1, r2])[:, :, None])[:, 0], expected, rtol=1e-5)
+
+
 # ---- ridge and its cross-validation (encoding/ridge.py) -----------------------------------
 
 
@@ -204,6 +215,28 @@ def test_gram_matrix_is_float64_for_float32_features():
     """Guards against forming X^T X in float32: 4097^2 = 16785409 needs 25 bits (float32: 16785408)."""
     gram = ridge._gram(np.array([[4097.0]], np.float32))
     assert gram.dtype == np.float64 and float(gram[0, 0]) == 16785409.0
+
+
+def test_integer_alphas_are_chosen_as_float64():
+    """Guards against alphas kept in the caller's dtype: an integer grid (10, 1000 as written in
+    a config) would come back as int64 alphas, not the float64 ones select_alphas documents."""
+    X, Y, _ = _ridge_data()
+    alpha, _, _ = select_alphas(X, Y, story_folds([10, 10, 20], 3), [10, 1000])
+    assert alpha.dtype == np.float64 and set(alpha.tolist()) <= {10.0, 1000.0}
+
+
+def test_eigenvalues_below_zero_are_clipped_to_zero():
+    """Guards against keeping the small negative eigenvalues rounding gives a Gram matrix of
+    collinear features: with a small alpha, 1 / (lam + alpha) turns negative or infinite.
+    A diagonal matrix has its diagonal as eigenvalues exactly: (-1e-3, 2) -> (0, 2)."""
+    eigvals, eigvecs = ridge._eigh(np.diag([-1e-3, 2.0]))
+    assert eigvals.tolist() == [0.0, 2.0] and np.abs(eigvecs).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_chunk_folds_default_seed_is_zero():
+    """Guards against the default seed changing: every stored bootstrap-fold result (alphas,
+    cv scores) made with the defaults would no longer be reproducible."""
+    assert [val.tolist() for _, val in chunk_folds(200)] == [val.tolist() for _, val in chunk_folds(200, seed=0)]
 
 
 def test_pearson_r_of_constant_columns_is_zero_not_uninitialised():
@@ -476,3 +509,188 @@ def test_figure2_metric_is_macro_f1_even_when_another_sorts_first():
     """Guards against losing the macro-F1 default for tasks other than mfcc (hidden when
     macro_f1 is also the alphabetically first metric)."""
     assert primary_metric("words", {"accuracy", "macro_f1"}) == "macro_f1"
+
+
+# ---- tuning loss and validation (tuning/loop.py) ----------------------------------------
+# A linear "network" on given features, so every loss, gradient and score has a closed form.
+
+PAIRS_X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0], [0.5, 0.25]])  # (pairs, features)
+PAIRS_Y = np.array([[1.0, 0.0, 0.5], [0.0, -1.0, 2.0], [0.25, 1.0, 0.0], [3.0, 0.5, -1.0], [0.1, 0.3, 0.7]],
+                   np.float32)  # (pairs, voxels), float32 as story_pairs makes them
+W0 = np.array([[0.5, -1.0], [0.0, 0.0625], [1.0, 1.0]])  # (voxels, features)
+W_CONSTANT = W0 * [[1.0], [1.0], [0.0]]  # voxel 2 predicted constant (0)
+
+
+def _linear_net(w=W0):
+    import torch
+
+    net = torch.nn.Linear(2, 3, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        net.weight.copy_(torch.from_numpy(w))
+    return net
+
+
+class _Recorded:
+    """Features of the pairs (float64, the model's dtype) that remember which pairs were asked for."""
+
+    def __init__(self):
+        import torch
+
+        self.x, self.asked = torch.from_numpy(PAIRS_X), []
+
+    def __call__(self, idx):
+        self.asked.append(np.asarray(idx).tolist())
+        return self.x[idx]
+
+
+class _Steps:
+    def __init__(self):
+        self.count = 0
+
+    def step(self):
+        self.count += 1
+
+
+def _epoch(settings, lr, process=None, epoch=3):
+    """(mean loss, weights after, pairs asked per micro-batch, scheduler steps) of one train_epoch."""
+    import torch
+
+    from braintune.tuning.distributed import Process
+    from braintune.tuning.loop import train_epoch
+
+    net, features, scheduler = _linear_net(), _Recorded(), _Steps()
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss = train_epoch(net, optimizer, scheduler, features, PAIRS_Y, settings, process or Process(), epoch)
+    return loss, net.weight.detach().numpy(), features.asked, scheduler.count
+
+
+def _per_pair_mse(w):
+    """(pairs,) mean over voxels of the squared error of the linear model w, in float64 from the float32 targets."""
+    return ((PAIRS_X @ w.T - PAIRS_Y.astype(np.float64)) ** 2).mean(axis=1)
+
+
+def test_train_epoch_order_batches_and_mean_loss_by_hand():
+    """Guards against another pair order than the documented default_rng([seed, epoch])
+    permutation, batches or micro-batches that skip, repeat or overlap pairs (5 pairs, batches
+    of 2, micro-batches of 1: 3 optimiser steps), and a returned loss other than the mean
+    per-pair MSE over the epoch (a sum, the last micro-batch only, a float32 total, targets not
+    cast to the float64 model's dtype). lr = 0 keeps the weights, so the loss is that of W0."""
+    from braintune.tuning.settings import TuneSettings
+
+    loss, w, asked, steps = _epoch(TuneSettings(batch_size=2, micro_batch_size=1, seed=7), lr=0.0)
+    order = np.random.default_rng([7, 3]).permutation(5).tolist()
+    assert asked == [[i] for i in order] and steps == 3
+    assert loss == pytest.approx(_per_pair_mse(W0).mean(), rel=1e-14) and (w == W0).all()
+
+
+def test_train_epoch_step_is_the_batch_mean_gradient_by_hand():
+    """Guards against a step that is not the gradient of the batch's mean per-pair MSE: the loss
+    scaled by the batch length instead of divided, the squared error's sign or power changed,
+    the mean over voxels taken over the pairs too, micro-batches (3 + 2 of one batch of 5)
+    dropped or counted twice. Closed form for one SGD step from W0:
+    grad = (1 / B) sum_i (2 / V) (W0 x_i - y_i) x_i^T, W1 = W0 - lr grad."""
+    from braintune.tuning.settings import TuneSettings
+
+    loss, w, asked, steps = _epoch(TuneSettings(batch_size=8, micro_batch_size=3), lr=0.5)
+    residual = PAIRS_X @ W0.T - PAIRS_Y.astype(np.float64)  # (pairs, voxels)
+    grad = (2 / 3) * residual.T @ PAIRS_X / 5
+    assert sorted(sum(asked, [])) == list(range(5)) and [len(a) for a in asked] == [3, 2] and steps == 1
+    np.testing.assert_allclose(w, W0 - 0.5 * grad, rtol=1e-13, atol=1e-15)
+    assert loss == pytest.approx(_per_pair_mse(W0).mean(), rel=1e-14)
+
+
+class _TwoProcesses:
+    """Rank `rank` of 2 (a Process in what train_epoch and validate use) whose other process's
+    sums are given by hand: sum_ and sum_gradients add `other` (recorded from a run as the
+    other rank), in order, and record this rank's own."""
+
+    def __init__(self, rank, other=None):
+        import torch
+
+        self.rank, self.world_size, self.device, self.is_main = rank, 2, torch.device("cpu"), rank == 0
+        self.other, self.own = other, []
+
+    def sum_(self, tensor):
+        self.own.append(tensor.clone())
+        if self.other is not None:
+            tensor += self.other.pop(0)
+        return tensor
+
+    def sum_gradients(self, process, parameters):
+        assert process is self
+        for p in parameters:
+            self.sum_(p.grad)
+
+
+def test_train_epoch_on_two_processes_equals_one_process(monkeypatch):
+    """Guards against processes that do not split each batch between them (rank r: elements
+    r, r + N, ...), a loss not summed over processes, or gradients not summed before the step:
+    rank 0 of 2, given rank 1's sums, ends with the one-process weights and loss."""
+    from braintune.tuning import distributed
+    from braintune.tuning.settings import TuneSettings
+
+    settings = TuneSettings(batch_size=8, micro_batch_size=2)
+    expected_loss, expected_w, _, _ = _epoch(settings, lr=0.5)
+    sums = []
+    for rank in (1, 0):
+        two = _TwoProcesses(rank, other=sums[0] if sums else None)
+        monkeypatch.setattr(distributed, "sum_gradients", two.sum_gradients)
+        loss, w, asked, _ = _epoch(settings, lr=0.5, process=two)
+        order = np.random.default_rng([0, 3]).permutation(5)
+        assert sum(asked, []) == order[rank::2].tolist()
+        sums.append(two.own)
+    np.testing.assert_allclose(w, expected_w, rtol=1e-13, atol=1e-15)
+    assert loss == pytest.approx(expected_loss, rel=1e-14)
+
+
+def test_train_epoch_progress_bar_only_on_the_main_process(monkeypatch):
+    """Guards against a progress bar on every process (N bars fighting over one terminal) or
+    none on the main one, a bar left behind after every epoch, and a bar without its label."""
+    from braintune.tuning import loop
+    from braintune.tuning.settings import TuneSettings
+
+    bars = []
+    monkeypatch.setattr(loop, "tqdm", lambda steps, **kw: bars.append(kw) or steps)
+    for rank in (0, 1):
+        process = _TwoProcesses(rank)
+        monkeypatch.setattr(loop.distributed, "sum_gradients", process.sum_gradients)
+        _epoch(TuneSettings(batch_size=8, micro_batch_size=8), lr=0.0, process=process)
+    assert bars == [{"desc": "epoch 3", "unit": "step", "disable": disabled, "leave": False} for disabled in (False, True)]
+
+
+def _validate(process=None, micro_batch_size=2):
+    from braintune.tuning.distributed import Process
+    from braintune.tuning.loop import validate
+    from braintune.tuning.settings import TuneSettings
+
+    return validate(_linear_net(W_CONSTANT), _Recorded(), PAIRS_Y, TuneSettings(micro_batch_size=micro_batch_size),
+                    process or Process())
+
+
+def _validation_by_hand(w):
+    """(MSE over pairs and voxels, mean over voxels of Pearson r; 0 for a constant column), float64."""
+    prediction, y = PAIRS_X @ w.T, PAIRS_Y.astype(np.float64)
+    r = [0.0 if np.ptp(p) == 0 or np.ptp(t) == 0 else np.corrcoef(p, t)[0, 1] for p, t in zip(prediction.T, y.T)]
+    return ((prediction - y) ** 2).mean(), float(np.mean(r))
+
+
+def test_validate_scores_by_hand():
+    """Guards against wrong sums behind the validation MSE and r (a sum overwritten by each
+    micro-batch, a wrong power or sign, float32 sums or targets), r taken as 0 or unscaled where
+    the variances are small but positive (a threshold of 1, a floor of 1 under the square root),
+    and a constant prediction giving anything but r = 0. Oracle: numpy's MSE and corrcoef.
+    Voxel 2's weights are zero (constant prediction); voxel 1's variances are below 1."""
+    mse, r = _validate()
+    expected_mse, expected_r = _validation_by_hand(W_CONSTANT)
+    assert mse == pytest.approx(expected_mse, rel=1e-13) and r == pytest.approx(expected_r, rel=1e-13)
+
+
+def test_validate_on_two_processes_equals_one_process():
+    """Guards against processes that do not share the validation pairs (rank r: pairs r, r + N,
+    ...: overlapping, missing or all pairs) or whose sums are not added: rank 0 of 2, given
+    rank 1's sums, gives the one-process MSE and r."""
+    one = _validate(micro_batch_size=1)
+    other = _TwoProcesses(1)
+    _validate(other, micro_batch_size=1)
+    two = _validate(_TwoProcesses(0, other=other.own), micro_batch_size=1)
+    assert two == pytest.approx(one, rel=1e-13)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import filecmp
 import fnmatch
 import os
 import re
@@ -57,7 +58,22 @@ def prepare(name: str, module: dict, shared: dict) -> Path:
     }
     with open(folder / "setup.cfg", "w") as f:
         cfg.write(f)
+    refresh_copies(folder, module["mutate"])
     return folder
+
+
+def refresh_copies(folder: Path, mutated: str) -> None:
+    """Delete mutmut's copies of the files it does not mutate that differ from (or no longer
+    are in) src/: mutmut copies src/ into mutants/ only once, and copies what is missing, so
+    the tests run against the current code. The mutated file and its records are mutmut's."""
+    copies = folder / "mutants"
+    for copy in (copies / "src").rglob("*") if (copies / "src").is_dir() else ():
+        relative = copy.relative_to(copies).as_posix()
+        if not copy.is_file() or relative == mutated or relative.startswith(f"{mutated}."):
+            continue
+        source = ROOT / relative
+        if not source.is_file() or not filecmp.cmp(source, copy, shallow=False):
+            copy.unlink()
 
 
 def run(name: str, module: dict, shared: dict, workers: int, fresh: bool, survivors: bool) -> int:
@@ -77,8 +93,9 @@ def run(name: str, module: dict, shared: dict, workers: int, fresh: bool, surviv
     with open(folder / "mutmut.log", "w") as log:
         code = subprocess.call([str(MUTMUT), "run", "--max-children", str(workers), *names],
                                cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if not survivors:  # the time of the last full run
-        (folder / "wall_seconds").write_text(f"{time.monotonic() - start:.0f}\n")
+    wall = folder / "wall_seconds"  # the time of the runs since the results were last forgotten
+    earlier = 0 if fresh or not wall.is_file() else int(wall.read_text())
+    wall.write_text(f"{earlier + time.monotonic() - start:.0f}\n")
     if code:
         print(f"{name}: mutmut exited with {code}; see {folder / 'mutmut.log'}", flush=True)
     return code
@@ -136,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="modules of [tool.braintune.mutation.modules] (default: all)")
     parser.add_argument("--scores", action="store_true", help="only print the scores of the last runs")
-    parser.add_argument("--survivors", action="store_true", help="test again only the mutants that survived")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test again only the mutants that survived (a plain run already tests again the "
+                             "functions that new tests reach)")
     parser.add_argument("--fresh", action="store_true", help="forget the modules' earlier results first")
     parser.add_argument("--workers", type=int, default=1, help="mutants tested at once")
     args = parser.parse_args(argv)
