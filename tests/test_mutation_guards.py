@@ -412,6 +412,17 @@ def _separable(rows=60):
     return x, (x[:, 0] > 0).astype(np.int8), Split(np.arange(40), np.arange(40, 50), np.arange(50, rows))
 
 
+def test_probe_features_are_standardised_in_float64_with_the_fit_rows_statistics():
+    """Guards against z-scoring the evaluated rows in zscore's default float32 (the probes
+    document float64; float32 adds errors of ~1e-8 to every feature). Column [1, 2, 3, 4], fit
+    rows 0..2: mean 2, sd sqrt(2/3); row 3 -> 2 / sqrt(2/3) = sqrt(6), row 0 -> -sqrt(3/2)."""
+    features = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
+    fit, other = probes._standardise(features, np.arange(3), np.array([3, 0]))
+    assert fit.dtype == other.dtype == np.float64
+    np.testing.assert_allclose(other[:, 0], [math.sqrt(6), -math.sqrt(1.5)], rtol=1e-14)
+    np.testing.assert_allclose(fit[:, 0], [-math.sqrt(1.5), 0.0, math.sqrt(1.5)], rtol=1e-14)
+
+
 def test_classifier_fits_long_enough_and_silences_only_convergence_warnings(monkeypatch):
     """Guards against the word and sentence-type probes stopping at sklearn's default 100
     iterations (unconverged fits on 768-dim features, unnoticed: their ConvergenceWarning is
@@ -694,3 +705,23 @@ def test_validate_on_two_processes_equals_one_process():
     _validate(other, micro_batch_size=1)
     two = _validate(_TwoProcesses(0, other=other.own), micro_batch_size=1)
     assert two == pytest.approx(one, rel=1e-13)
+
+
+def test_validate_r_of_a_constant_prediction_is_zero_despite_rounding():
+    """Guards against r taken where var = 0 (`var >= 0`): a constant prediction's sums leave a
+    rounding residue in cov (4.4e-16 here) while var is exactly 0 (n * sum p^2 = sp^2 for two
+    equal p, scaled by powers of 2), and cov / sqrt(1e-300) is 4e134 instead of r = 0.
+    Pairs x = [1, 0], [1, 1], w = [1.8, 0]: p = 1.8 for both; y = float32 0.8 and 0.2."""
+    import torch
+
+    from braintune.tuning.distributed import Process
+    from braintune.tuning.loop import validate
+    from braintune.tuning.settings import TuneSettings
+
+    net = torch.nn.Linear(2, 1, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.8, 0.0]], dtype=torch.float64))
+    x = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    y = np.array([[0.8], [0.2]], np.float32)
+    mse, r = validate(net, lambda idx: x[idx], y, TuneSettings(micro_batch_size=2), Process())
+    assert r == 0.0 and mse == pytest.approx(((1.8 - y.astype(np.float64)) ** 2).mean(), rel=1e-14)
