@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 LINKED = ("src", "tests", "pyproject.toml")
-EQUIVALENTS = ROOT / "docs" / "mutation.md"  # the reviewed equivalent mutants, with their reasons
+EQUIVALENTS = ROOT / "docs" / "mutation.md"  # the reviewed survivors: equivalent or not, with the reasons
 
 
 def settings() -> dict:
@@ -113,17 +113,19 @@ def results(name: str, module: dict) -> dict[str, str]:
     return {key: status for key, status in pairs if any(fnmatch.fnmatch(key, g) for g in globs)}
 
 
-def reviewed_equivalents() -> set[str]:
-    """Mutants docs/mutation.md lists as equivalent: table rows starting with | `<mutant>` | ... | equivalent: ..."""
+def reviewed() -> tuple[set[str], set[str]]:
+    """Mutants docs/mutation.md lists (table rows starting with | `<mutant>` |), and those of them
+    it gives as equivalent (the row's last cell starts with "equivalent: ")."""
     text = EQUIVALENTS.read_text() if EQUIVALENTS.is_file() else ""
-    return set(re.findall(r"^\| `(\S+__mutmut_\d+)` \|.*\| equivalent: ", text, re.M))
+    rows = re.findall(r"^\| `(\S+__mutmut_\d+)` \|(.*)$", text, re.M)
+    return {key for key, _ in rows}, {key for key, rest in rows if re.search(r"\| equivalent: .*\|\s*$", rest)}
 
 
 def scores(names: list[str], modules: dict) -> None:
-    """Per module: mutants, killed (timeouts included), reviewed equivalent, survived (not
-    reviewed), other (not run yet, no tests) and killed / (mutants - equivalent); then the
-    unreviewed survivors and the listed equivalents that were killed (a stale list)."""
-    equivalents = reviewed_equivalents()
+    """Per module: mutants, killed (timeouts included), reviewed equivalent, survived (the other
+    survivors), other (not run yet, no tests) and killed / (mutants - equivalent); then the
+    survivors docs/mutation.md does not list and the listed ones that were killed (a stale list)."""
+    listed, equivalents = reviewed()
     print(f"{'module':<12} {'mutants':>7} {'killed':>6} {'equivalent':>10} {'survived':>8} {'other':>5} {'score':>6} "
           f"{'minutes':>7}")
     for name in names:
@@ -137,10 +139,10 @@ def scores(names: list[str], modules: dict) -> None:
         minutes = f"{int(wall.read_text()) / 60:.0f}" if wall.is_file() else "-"
         print(f"{name:<12} {len(status):>7} {killed:>6} {equivalent:>10} {len(survived) - equivalent:>8} {other:>5} "
               f"{score:>6} {minutes:>7}")
-        for key in sorted(survived - equivalents, key=_numbered):
+        for key in sorted(survived - listed, key=_numbered):
             print(f"    survived, not reviewed: {key}")
-        for key in sorted(equivalents & {k for k, s in status.items() if s in ("killed", "timeout")}, key=_numbered):
-            print(f"    listed as equivalent but killed: {key}")
+        for key in sorted(listed & {k for k, s in status.items() if s in ("killed", "timeout")}, key=_numbered):
+            print(f"    listed in {EQUIVALENTS.name} but killed: {key}")
 
 
 def _numbered(mutant: str) -> tuple[str, int]:
