@@ -1,5 +1,5 @@
 """Hugging Face speech encoders (wav2vec2, HuBERT, WavLM, data2vec-audio): loading, tiny presets,
-layer-wise hidden states.
+the shipped small pretrained models (pretraining: braintune.models.pretrain), layer-wise hidden states.
 
 Nothing here reaches the network: hub ids are looked up in the local Hugging Face cache only.
 """
@@ -15,6 +15,7 @@ from braintune.models.encoders import (
     model_tag,
     normalizes_input,
     num_frames,
+    pretrained_folder,
     resolve_device,
     save_tiny_model,
     tiny_config,
@@ -31,6 +32,7 @@ __all__ = [
     "model_tag",
     "normalizes_input",
     "num_frames",
+    "pretrained_folder",
     "resolve_device",
     "save_tiny_model",
     "tiny_config",
