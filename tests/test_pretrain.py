@@ -26,10 +26,12 @@ from braintune.models.pretrain import (
 )
 from braintune.synthetic import corpora, fmri, speech_corpus
 
-# a few steps of the recipe on a tiny corpus: 3 speakers of ~8 s, a 2-layer model, 2 epochs of 4 steps
+# a few steps of the recipe on a tiny corpus: 3 speakers of ~8 s, a 2-layer model, two iterations
+# (MFCC targets, then layer 1 of the first model) of two epochs of 4 steps each
 TINY = PretrainSettings(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, conv_channels=16,
-                        corpus_seconds=24.0, speaker_seconds=8.0, clusters=8, kmeans_frames=1000, epochs=2,
-                        window_seconds=1.0, batch_size=4, final_dim=16)
+                        corpus_seconds=24.0, speaker_seconds=8.0, clusters=8, kmeans_frames=1000, iterations=2,
+                        target_layer=1, epochs=2, window_seconds=1.0, batch_size=4, final_dim=16,
+                        unmasked_weight=0.5)
 
 
 def _flags(settings: PretrainSettings) -> list[str]:
@@ -123,14 +125,14 @@ def test_pretrain_resumes_to_identical_weights_and_writes_a_loadable_model_with_
     a = tmp_path / "a"
     assert main(["pretrain", "--out", str(a), "--no-probes", *_flags(TINY)]) == 0
     card = json.loads((a / "model" / "card.json").read_text())
-    assert [(r["iteration"], r["epoch"]) for r in card["epochs"]] == [(1, 1), (1, 2)]
+    assert [(r["iteration"], r["epoch"]) for r in card["epochs"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert card["settings"] == TINY.to_dict() and card["probes"] is None
     assert card["corpus"]["speakers"] == 3 and card["corpus"]["validation_recordings"] == 1
     assert card["machine"]["cpu"] and card["wall_seconds"] > 0 and "pretrain" in (a / "model" / "card.md").read_text()
     args = build_parser().parse_args(shlex.split(card["command"])[1:])
     assert settings_from_args(PretrainSettings, args) == TINY
 
-    b = tmp_path / "b"  # the same corpus, given as a folder; killed after epoch 1, then resumed
+    b = tmp_path / "b"  # the same corpus, given as a folder; killed in the middle of iteration 1, then resumed
     pretrain(b, TINY, corpus=a / "corpus", probes=False, stop_after_epoch=1, progress=False)
     assert not (b / "model").exists() and torch.load(b / "checkpoint.pt", weights_only=True)["epoch"] == 1
     pretrain(b, TINY, corpus=a / "corpus", probes=False, progress=False)

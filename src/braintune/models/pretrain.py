@@ -58,7 +58,7 @@ from tqdm import tqdm
 from braintune.data.audio import SAMPLE_RATE, read_audio
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_table
-from braintune.models.encoders import FAMILIES, HOP, RECEPTIVE_FIELD, model_input, num_frames, tiny_config
+from braintune.models.encoders import HOP, RECEPTIVE_FIELD, model_input, num_frames, tiny_config
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,13 @@ def _setting(default, help: str):
 class PretrainSettings:
     """Everything that decides a pretraining run's result; the defaults are the shipped recipe."""
 
-    family: str = _setting("hubert", f"model family: {', '.join(f for f in FAMILIES if f in ('hubert', 'wav2vec2'))}")
+    family: str = _setting("hubert", "model family: hubert or wav2vec2")
     hidden_size: int = _setting(128, "transformer width")
     num_layers: int = _setting(6, "transformer blocks")
     num_heads: int = _setting(4, "attention heads")
     intermediate_size: int = _setting(512, "feed-forward width")
     conv_channels: int = _setting(64, "channels of each of the 7 CNN layers (kernels and strides as the base models)")
-    corpus_seconds: float = _setting(7200.0, "seconds of stand-in speech to generate (ignored with --corpus)")
+    corpus_seconds: float = _setting(10800.0, "seconds of stand-in speech to generate (ignored with --corpus)")
     speaker_seconds: float = _setting(40.0, "seconds read by each stand-in speaker")
     corpus_seed: int = _setting(0, "seed of the stand-in corpus")
     validation_fraction: float = _setting(0.05, "share of the recordings held out to validate every epoch")
@@ -89,10 +89,10 @@ class PretrainSettings:
     kmeans_frames: int = _setting(200_000, "frames drawn to fit k-means")
     iterations: int = _setting(1, "1: MFCC targets; 2: then k-means on --target-layer of the iteration-1 model")
     target_layer: int = _setting(4, "iteration 2 clusters this layer of the iteration-1 model")
-    epochs: int = _setting(10, "passes over the corpus per iteration")
+    epochs: int = _setting(20, "passes over the corpus per iteration")
     window_seconds: float = _setting(4.0, "length of the training windows (cut from the recordings on the frame grid)")
     batch_size: int = _setting(8, "windows per optimiser step")
-    lr: float = _setting(1e-3, "peak AdamW learning rate (linear warm-up, then linear decay to 0)")
+    lr: float = _setting(2e-3, "peak AdamW learning rate (linear warm-up, then linear decay to 0)")
     warmup_fraction: float = _setting(0.08, "share of the steps of an iteration spent warming up")
     weight_decay: float = _setting(0.01, "AdamW weight decay")
     max_grad_norm: float = _setting(10.0, "gradient norm clip")
@@ -100,6 +100,8 @@ class PretrainSettings:
     mask_length: int = _setting(10, "frames per masked span")
     final_dim: int = _setting(64, "dimension of the projection compared with the cluster embeddings")
     temperature: float = _setting(0.1, "cosine-similarity logits are divided by this")
+    unmasked_weight: float = _setting(0.5, "weight of the unmasked frames' cross-entropy beside the masked frames' "
+                                           "(HuBERT's (1 - alpha) / alpha; 0: masked frames only)")
     seed: int = _setting(0, "seed of initialisation, windows, masks and k-means")
 
     def __post_init__(self):
@@ -305,16 +307,27 @@ def window_batch(corpus: Corpus, targets: dict, plan: np.ndarray, window: int) -
     return torch.from_numpy(audio), torch.from_numpy(labels.astype(np.int64))
 
 
-def masked_prediction(model, head: PredictionHead, waveforms: torch.Tensor, labels: torch.Tensor,
-                      mask: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """Cross-entropy (mean over masked frames), correct predictions and masked frames of a batch.
+def masked_prediction(model, head: PredictionHead, waveforms: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                      unmasked_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of a batch, mean cross-entropy over masked frames + unmasked_weight x that over
+    unmasked frames, and its tally (5,) float64: [Σ cross-entropy over masked frames, masked
+    frames predicted right, masked frames, unmasked frames predicted right, unmasked frames].
 
     waveforms: (n, samples); labels, mask: (n, frames)."""
     hidden = model(input_values=model_input(model, waveforms), mask_time_indices=mask).last_hidden_state
-    logits = head(hidden[mask])
-    target = labels[mask]
-    loss = nn.functional.cross_entropy(logits, target)
-    return loss, int((logits.argmax(dim=1) == target).sum()), int(mask.sum())
+    logits, target, masked = head(hidden.flatten(0, 1)), labels.flatten(), mask.flatten()
+    loss = nn.functional.cross_entropy(logits, target, reduction="none")
+    total = loss[masked].mean() + (unmasked_weight * loss[~masked].mean() if unmasked_weight else 0.0)
+    right = logits.argmax(dim=1) == target
+    tally = torch.stack([loss[masked].sum(), right[masked].sum(), masked.sum(), right[~masked].sum(), (~masked).sum()])
+    return total, tally.detach().double()
+
+
+def _summary(tally: torch.Tensor, prefix: str) -> dict:
+    """Masked-frame loss and accuracy, unmasked-frame accuracy of a summed tally."""
+    loss, right, n, right_u, n_u = tally.tolist()
+    return {f"{prefix}_loss": round(loss / max(n, 1), 5), f"{prefix}_accuracy": round(right / max(n, 1), 5),
+            f"{prefix}_unmasked_accuracy": round(right_u / max(n_u, 1), 5)}
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -342,21 +355,20 @@ class _Timer:
         write_atomic(self.path, json.dumps(self.seconds, indent=1))
 
 
-def validate(model, head, corpus: Corpus, targets: dict, settings: PretrainSettings) -> tuple[float, float]:
-    """(loss, masked-prediction accuracy) over fixed windows and masks of the validation recordings."""
+def validate(model, head, corpus: Corpus, targets: dict, settings: PretrainSettings) -> dict:
+    """Loss and accuracies (_summary) over fixed windows and masks of the validation recordings."""
     rng = np.random.default_rng([settings.seed, 3])
     plan = plan_windows(corpus.frames, np.flatnonzero(corpus.validation), settings.window_frames, rng, shuffle=False)
     model.eval()
-    loss_sum, correct, total = 0.0, 0, 0
+    tally = torch.zeros(5, dtype=torch.float64)
     with torch.no_grad():
         for b in range(0, len(plan), settings.batch_size):
             part = plan[b: b + settings.batch_size]
             waves, labels = window_batch(corpus, targets, part, settings.window_frames)
             mask = torch.from_numpy(span_mask(len(part), settings.window_frames, settings.mask_prob,
                                               settings.mask_length, rng))
-            loss, right, n = masked_prediction(model, head, waves, labels, mask)
-            loss_sum, correct, total = loss_sum + float(loss.detach()) * n, correct + right, total + n
-    return loss_sum / max(total, 1), correct / max(total, 1)
+            tally += masked_prediction(model, head, waves, labels, mask)[1]
+    return _summary(tally, "validation")
 
 
 def train_iteration(out: Path, iteration: int, corpus: Corpus, targets: dict, settings: PretrainSettings,
@@ -395,7 +407,7 @@ def train_iteration(out: Path, iteration: int, corpus: Corpus, targets: dict, se
         rng = np.random.default_rng([settings.seed, iteration, epoch])
         plan = plan_windows(corpus.frames, train, settings.window_frames, rng)
         model.train()
-        loss_sum, correct, total = 0.0, 0, 0
+        tally = torch.zeros(5, dtype=torch.float64)
         bar = tqdm(range(0, len(plan), settings.batch_size), desc=f"iteration {iteration} epoch {epoch}/{settings.epochs}",
                    unit="step", disable=not progress, leave=False)
         for b in bar:
@@ -403,26 +415,25 @@ def train_iteration(out: Path, iteration: int, corpus: Corpus, targets: dict, se
             waves, labels = window_batch(corpus, targets, part, settings.window_frames)
             mask = torch.from_numpy(span_mask(len(part), settings.window_frames, settings.mask_prob,
                                               settings.mask_length, rng))
-            loss, right, n = masked_prediction(model, head, waves, labels, mask)
+            loss, batch_tally = masked_prediction(model, head, waves, labels, mask, settings.unmasked_weight)
             loss.backward()
             nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_sum, correct, total = loss_sum + float(loss.detach()) * n, correct + right, total + n
-            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", refresh=False)
-        val_loss, val_acc = validate(model, head, corpus, targets, settings)
-        seconds = time.perf_counter() - start
-        records.append({"iteration": iteration, "epoch": epoch, "train_loss": round(loss_sum / total, 5),
-                        "train_accuracy": round(correct / total, 5), "validation_loss": round(val_loss, 5),
-                        "validation_accuracy": round(val_acc, 5), "steps": len(bar), "seconds": round(seconds, 1)})
-        log.info("iteration %d epoch %d: train loss %.4f acc %.4f, validation loss %.4f acc %.4f (%.0f s)", iteration,
-                 epoch, loss_sum / total, correct / total, val_loss, val_acc, seconds)
+            tally += batch_tally
+            bar.set_postfix(loss=f"{tally[0] / tally[2]:.3f}", acc=f"{tally[1] / tally[2]:.3f}", refresh=False)
+        record = {"iteration": iteration, "epoch": epoch, **_summary(tally, "train"),
+                  **validate(model, head, corpus, targets, settings), "steps": len(bar)}
+        record["seconds"] = round(time.perf_counter() - start, 1)
+        records.append(record)
+        log.info("iteration %d epoch %d: %s", iteration, epoch,
+                 ", ".join(f"{k} {v}" for k, v in record.items() if k not in ("iteration", "epoch")))
         checkpoint = {"iteration": iteration, "epoch": epoch, "model": model.state_dict(), "head": head.state_dict(),
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "log": records}
         write_atomic_with(checkpoint_path, lambda tmp: torch.save(checkpoint, tmp))
         write_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-        timer.add(f"train iteration {iteration}", seconds)
+        timer.add(f"train iteration {iteration}", record["seconds"])
     return model.eval(), head, records
 
 
@@ -593,7 +604,9 @@ def write_card(model_dir: Path, settings: PretrainSettings, corpus: Corpus, targ
         "name": f"tiny-pretrained-{settings.family}",
         "command": command,
         "objective": (f"HuBERT masked prediction: spans of {settings.mask_length} frames starting at "
-                      f"p={settings.mask_prob}; cross-entropy on masked frames of cos(proj(h), e_k)/"
+                      f"p={settings.mask_prob}; cross-entropy on masked frames"
+                      + (f" (+ {settings.unmasked_weight} x on unmasked frames)" if settings.unmasked_weight else "")
+                      + f" of cos(proj(h), e_k)/"
                       f"{settings.temperature} over {settings.clusters} k-means clusters of "
                       + ("MFCC frames (13 + deltas + delta-deltas)" if settings.iterations == 1 else
                          f"layer {settings.target_layer} of the iteration-1 model (iteration 1: MFCC frames)")),
@@ -648,10 +661,14 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Masked prediction per epoch", "",
               f"Chance: {card['targets']['chance_accuracy']:.3f}; most frequent cluster: "
               f"{card['targets']['majority_share']:.3f} of frames.", "",
-              "| iteration | epoch | train loss | train accuracy | validation loss | validation accuracy | seconds |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+              "Loss: cross-entropy over masked frames. Accuracy: of the masked frames' clusters; unmasked: "
+              "of the other frames' (a measure of the front end).", "",
+              "| iteration | epoch | train loss | train accuracy | validation loss | validation accuracy "
+              "| validation unmasked accuracy | seconds |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['iteration']} | {r['epoch']} | {r['train_loss']:.3f} | {r['train_accuracy']:.3f} | "
-              f"{r['validation_loss']:.3f} | {r['validation_accuracy']:.3f} | {r['seconds']:.0f} |" for r in card["epochs"]]
+              f"{r['validation_loss']:.3f} | {r['validation_accuracy']:.3f} | {r['validation_unmasked_accuracy']:.3f} "
+              f"| {r['seconds']:.0f} |" for r in card["epochs"]]
     if card["probes"]:
         wide = probe_summary(card["probes"])
         lines += ["", "## Probes per layer", "",
