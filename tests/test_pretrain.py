@@ -150,7 +150,7 @@ def test_pretrain_resumes_to_identical_weights_and_writes_a_loadable_model_with_
     assert len(states) == TINY.num_layers + 1 and states[0].shape == (1, 49, TINY.hidden_size)
 
     with pytest.raises(ConfigError, match="run.json"):
-        pretrain(b, dataclasses.replace(TINY, lr=0.002), corpus=a / "corpus", probes=False, progress=False)
+        pretrain(b, dataclasses.replace(TINY, lr=0.005), corpus=a / "corpus", probes=False, progress=False)
 
 
 def test_pretrain_bad_inputs_are_one_line_errors(tmp_path, capsys):

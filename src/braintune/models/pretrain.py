@@ -6,6 +6,10 @@ the masked frames replaced by a learned embedding and predicts, for every masked
 its k-means cluster: the last layer is projected to `final_dim`, and its cosine similarity
 with a learned embedding of each cluster, divided by `temperature`, gives the logits of a
 cross-entropy over the masked frames. The CNN and the transformer train together.
+HuBERT's loss is alpha L_masked + (1 - alpha) L_unmasked (alpha = 1 in its base recipe); here
+L_masked + unmasked_weight L_unmasked. On a CPU budget of a few thousand steps the unmasked
+term (weight 0.5, alpha = 2/3) teaches the CNN front end faster and lowers the masked loss too
+(docs/pretraining.md).
 Iteration 1 clusters MFCC frames (13 coefficients with deltas and delta-deltas, computed on
 exactly the model's frame grid); iteration 2 (optional) clusters the features of an
 intermediate layer of the iteration-1 model and trains a fresh model on them.
@@ -24,6 +28,7 @@ OUT/checkpoint.pt        after every epoch: model, head, optimiser, schedule, lo
 OUT/log.jsonl            per epoch: train and validation loss and masked-prediction accuracy
 OUT/timings.json         wall seconds of each step (summed over resumed runs)
 OUT/probe-data/          stand-in TIMIT and Speech Commands for the evaluation probes
+OUT/probe-features/      their cached layer features (braintune.probing)
 OUT/random-init/         the same config and seed, untrained (the probes' baseline)
 OUT/probes.csv|parquet   probes per layer of the pretrained and the random-init model
 OUT/model/               save_pretrained folder + preprocessor_config.json + card.json + card.md
@@ -32,6 +37,10 @@ Deterministic on one machine and thread count: the corpus, the k-means, each epo
 windows and masks (numpy generators seeded by (seed, iteration, epoch)) and torch's global
 generators (reseeded every epoch) depend only on the settings, so a run killed at any point
 and rerun ends with the same weights.
+
+The MFCC targets (the MFCC probe's frames), the evaluation (evaluate_probes) and the stand-in
+corpora come from the probing stage and braintune.synthetic; they are imported where used,
+so that loading a model never imports a stage.
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ from tqdm import tqdm
 from braintune.data.audio import SAMPLE_RATE, read_audio
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_table
-from braintune.models.encoders import HOP, RECEPTIVE_FIELD, model_input, num_frames, tiny_config
+from braintune.models.encoders import HOP, RECEPTIVE_FIELD, hidden_states, model_input, num_frames, tiny_config
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +136,7 @@ class PretrainSettings:
 
     @property
     def window_frames(self) -> int:
-        return int(round(self.window_seconds * FRAME_RATE))
+        return round(self.window_seconds * FRAME_RATE)
 
     @property
     def window_samples(self) -> int:
@@ -223,14 +232,14 @@ def load_corpus(root: str | os.PathLike, settings: PretrainSettings) -> Corpus:
 
 # ---- targets -------------------------------------------------------------------------------
 def mfcc_features(audio: np.ndarray) -> np.ndarray:
-    """13 MFCCs with deltas and delta-deltas on the model's frame grid. (samples,) -> (frames, 39) float32"""
+    """13 MFCCs (the MFCC probe's, braintune.probing.features.mfcc_frames) with deltas and
+    delta-deltas (9-frame windows) on the model's frame grid. (samples,) -> (frames, 39) float32"""
     import librosa
 
     from braintune.probing.features import mfcc_frames
 
-    mfcc = mfcc_frames(audio).T  # (13, frames)
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
-    deltas = [librosa.feature.delta(mfcc, width=width, order=k) for k in (1, 2)]
+    mfcc = mfcc_frames(audio).T  # (13, frames); a recording holds at least a training window (> 20 frames)
+    deltas = [librosa.feature.delta(mfcc, width=9, order=k) for k in (1, 2)]
     return np.concatenate([mfcc, *deltas]).T.astype(np.float32)
 
 
@@ -238,8 +247,6 @@ def mfcc_features(audio: np.ndarray) -> np.ndarray:
 def layer_features(model: transformers.PreTrainedModel, audio: np.ndarray, layer: int, window: int) -> np.ndarray:
     """Hidden state `layer` of every frame, computed in consecutive windows of `window` frames
     (the training windows' length; the last window ends with the recording). -> (frames, hidden)"""
-    from braintune.models.encoders import hidden_states
-
     total = num_frames(audio.size)
     out = np.zeros((total, model.config.hidden_size), np.float32)
     for first in range(0, total, window):
@@ -431,7 +438,7 @@ def train_iteration(out: Path, iteration: int, corpus: Corpus, targets: dict, se
                  ", ".join(f"{k} {v}" for k, v in record.items() if k not in ("iteration", "epoch")))
         checkpoint = {"iteration": iteration, "epoch": epoch, "model": model.state_dict(), "head": head.state_dict(),
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "log": records}
-        write_atomic_with(checkpoint_path, lambda tmp: torch.save(checkpoint, tmp))
+        write_atomic_with(checkpoint_path, lambda tmp, state=checkpoint: torch.save(state, tmp))
         write_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
         timer.add(f"train iteration {iteration}", record["seconds"])
     return model.eval(), head, records
@@ -451,11 +458,13 @@ def pretrain(out: str | os.PathLike, settings: PretrainSettings = PretrainSettin
     from braintune.synthetic.speech_corpus import simulate_speech_corpus
 
     out = Path(out)
+    run = {"settings": settings.to_dict(), "corpus": str(Path(corpus)) if corpus else "generated"}
+    _check_run(out, run)  # before generating anything
     timer = _Timer(out / "timings.json")
     corpus_dir = Path(corpus) if corpus else _timed(timer, "corpus", lambda: simulate_speech_corpus(
         out / "corpus", settings.corpus_seconds, settings.speaker_seconds, settings.corpus_seed, progress))
     data = load_corpus(corpus_dir, settings)
-    _check_run(out, settings, data, generated=corpus is None)
+    _check_run(out, {**run, "recordings": {n: int(a.size) for n, a in zip(data.names, data.audio)}})
     card = out / "model" / "card.json"
     if card.is_file() and (not probes or json.loads(card.read_text())["probes"]):
         return out / "model"
@@ -470,10 +479,10 @@ def pretrain(out: str | os.PathLike, settings: PretrainSettings = PretrainSettin
         if result is None:
             log.info("stopped after epoch %d; rerun the same command to resume", stop_after_epoch)
             return out / "model"
-        model, head, records = result
+        model, _, records = result
         if iteration < settings.iterations:
-            targets = _cached_targets(out, iteration + 1, timer, lambda: cluster_targets(
-                [layer_features(model, a, settings.target_layer, settings.window_frames) for a in data.audio],
+            targets = _cached_targets(out, iteration + 1, timer, lambda trained=model: cluster_targets(
+                [layer_features(trained, a, settings.target_layer, settings.window_frames) for a in data.audio],
                 data, settings))
     model_dir = save_encoder(model, out / "model")
     table = _timed(timer, "probes", lambda: evaluate_probes(out, settings, progress)) if probes else None
@@ -489,20 +498,20 @@ def _timed(timer: _Timer, step: str, work):
     return result
 
 
-def _check_run(out: Path, settings: PretrainSettings, corpus: Corpus, generated: bool) -> None:
-    """Write OUT/run.json, or check that the run already in OUT has the same settings and corpus."""
-    run = {"settings": settings.to_dict(), "corpus": str(corpus.root) if not generated else "generated",
-           "recordings": {n: int(a.size) for n, a in zip(corpus.names, corpus.audio)}}
+def _check_run(out: Path, run: dict) -> None:
+    """Raise ConfigError if OUT/run.json holds another run (a different value of a key of `run`);
+    write it if there is none and `run` is complete (settings, corpus, recordings)."""
     path = out / "run.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        for key in ("settings", "corpus", "recordings"):
-            if saved.get(key) != run[key]:
-                diff = [k for k in run[key] if saved.get(key, {}).get(k) != run[key][k]] if key != "corpus" else []
-                raise ConfigError(f"{path}: the run in this folder has other {key} {diff or ''}; "
-                                  f"use another --out or the same settings")
+    if not path.is_file():
+        if "recordings" in run:
+            write_atomic(path, json.dumps(run, indent=1))
         return
-    write_atomic(path, json.dumps(run, indent=1))
+    saved = json.loads(path.read_text())
+    for key, value in run.items():
+        if saved.get(key) != value:
+            names = [k for k in value if saved.get(key, {}).get(k) != value[k]] if isinstance(value, dict) else value
+            raise ConfigError(f"{path}: the run in this folder has other {key} ({names}); "
+                              "use another --out or the same settings")
 
 
 def _cached_targets(out: Path, iteration: int, timer: _Timer, compute) -> dict:
@@ -627,8 +636,8 @@ def write_card(model_dir: Path, settings: PretrainSettings, corpus: Corpus, targ
     write_atomic(model_dir / "card.md", card_markdown(card))
 
 
-def probe_summary(probes) -> "pd.DataFrame":
-    """Layers × (task metric, model): r2 for mfcc, macro F1 for the classifiers."""
+def probe_summary(probes):
+    """Layers × (task metric, model) DataFrame of probe records: r2 for mfcc, macro F1 for the classifiers."""
     import pandas as pd
 
     table = pd.DataFrame(probes)

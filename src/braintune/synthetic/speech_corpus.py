@@ -136,6 +136,8 @@ _TEMPLATES = (
     "{noun} , {noun} , {noun} .",
     "{name} ?",
 )
+
+
 def _plural(noun: str) -> str:
     return noun + ("es" if noun.endswith(("s", "sh", "ch", "x", "z", "o")) else "s")
 
@@ -210,16 +212,13 @@ def speak_recording(speaker: Speaker, seconds: float) -> tuple[np.ndarray, list[
     return np.clip(audio, -1.0, 1.0), lines
 
 
-def _speak_shard(out: Path, speakers: list[Speaker], speaker_seconds: float) -> list[float]:
-    """Write the recordings of `speakers` (run in a fresh process); returns their lengths in s."""
-    lengths = []
+def _speak_shard(out: Path, speakers: list[Speaker], speaker_seconds: float) -> None:
+    """Write the recording and transcript of each of `speakers` (run in a fresh process)."""
     for speaker in speakers:
         audio, lines = speak_recording(speaker, speaker_seconds)
         write_atomic(out / f"{speaker.name}.txt", "".join(f"{a} {b} {t}\n" for a, b, t in lines))
         write_atomic_with(out / f"{speaker.name}.wav",
-                          lambda tmp: sf.write(str(tmp), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
-        lengths.append(audio.size / SAMPLE_RATE)
-    return lengths
+                          lambda tmp, audio=audio: sf.write(str(tmp), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
 
 
 def simulate_speech_corpus(out: str | Path, seconds: float = 3600.0, speaker_seconds: float = 40.0, seed: int = 0,
