@@ -1,4 +1,4 @@
-"""Self-supervised pretraining (braintune.models.pretrain), its stand-in corpus and the shipped checkpoint."""
+"""Self-supervised pretraining (braintune.pretraining), its stand-in corpus and the shipped checkpoint."""
 
 import dataclasses
 import json
@@ -12,10 +12,10 @@ import transformers
 
 from braintune import models
 from braintune.cli import build_parser, main
-from braintune.cli.pretrain import settings_from_args
+from braintune.settings import from_arguments
 from braintune.data.speech_commands import WORDS as COMMAND_WORDS
 from braintune.errors import ConfigError, DataError, ModelNotAvailable
-from braintune.models.pretrain import (
+from braintune.pretraining import (
     PretrainSettings,
     load_corpus,
     mfcc_features,
@@ -130,7 +130,7 @@ def test_pretrain_resumes_to_identical_weights_and_writes_a_loadable_model_with_
     assert card["corpus"]["speakers"] == 3 and card["corpus"]["validation_recordings"] == 1
     assert card["machine"]["cpu"] and card["wall_seconds"] > 0 and "pretrain" in (a / "model" / "card.md").read_text()
     args = build_parser().parse_args(shlex.split(card["command"])[1:])
-    assert settings_from_args(PretrainSettings, args) == TINY
+    assert from_arguments(PretrainSettings, args) == TINY
 
     b = tmp_path / "b"  # the same corpus, given as a folder; killed in the middle of iteration 1, then resumed
     pretrain(b, TINY, corpus=a / "corpus", probes=False, stop_after_epoch=1, progress=False)
@@ -190,7 +190,7 @@ def test_shipped_card_command_reproduces_its_config():
     folder = models.pretrained_folder(SHIPPED)
     card = json.loads((folder / "card.json").read_text())
     args = build_parser().parse_args(shlex.split(card["command"])[1:])
-    settings = settings_from_args(PretrainSettings, args)
+    settings = from_arguments(PretrainSettings, args)
     assert settings.to_dict() == card["settings"]
     volatile = ("architectures", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
     expected = {k: v for k, v in model_config(settings).to_dict().items() if k not in volatile}

@@ -1,5 +1,5 @@
 """Hugging Face speech encoders (wav2vec2, HuBERT, WavLM, data2vec-audio): loading, tiny presets,
-the shipped small pretrained models (pretraining: braintune.models.pretrain), layer-wise hidden states.
+the shipped small pretrained models (pretraining: braintune.pretraining), layer-wise hidden states.
 
 Nothing here reaches the network: hub ids are looked up in the local Hugging Face cache only.
 """

@@ -39,8 +39,7 @@ generators (reseeded every epoch) depend only on the settings, so a run killed a
 and rerun ends with the same weights.
 
 The MFCC targets (the MFCC probe's frames), the evaluation (evaluate_probes) and the stand-in
-corpora come from the probing stage and braintune.synthetic; they are imported where used,
-so that loading a model never imports a stage.
+corpora come from the probing stage and braintune.synthetic.
 """
 
 from __future__ import annotations
@@ -64,14 +63,13 @@ import transformers
 from torch import nn
 from tqdm import tqdm
 
-from braintune.data.audio import SAMPLE_RATE, read_audio
+from braintune.data.audio import FRAME_RATE, HOP, RECEPTIVE_FIELD, SAMPLE_RATE, num_frames, read_audio
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_table
-from braintune.models.encoders import HOP, RECEPTIVE_FIELD, hidden_states, model_input, num_frames, tiny_config
+from braintune.models.encoders import hidden_states, model_input, tiny_config
 
 log = logging.getLogger(__name__)
 
-FRAME_RATE = SAMPLE_RATE // HOP  # 50 frames per second
 AUDIO_SUFFIXES = (".wav", ".flac", ".sph")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.98), 1e-6  # HuBERT's
 
@@ -232,11 +230,11 @@ def load_corpus(root: str | os.PathLike, settings: PretrainSettings) -> Corpus:
 
 # ---- targets -------------------------------------------------------------------------------
 def mfcc_features(audio: np.ndarray) -> np.ndarray:
-    """13 MFCCs (the MFCC probe's, braintune.probing.features.mfcc_frames) with deltas and
+    """13 MFCCs (the MFCC probe's, braintune.probing.tasks.mfcc.mfcc_frames) with deltas and
     delta-deltas (9-frame windows) on the model's frame grid. (samples,) -> (frames, 39) float32"""
     import librosa
 
-    from braintune.probing.features import mfcc_frames
+    from braintune.probing.tasks.mfcc import mfcc_frames
 
     mfcc = mfcc_frames(audio).T  # (13, frames); a recording holds at least a training window (> 20 frames)
     deltas = [librosa.feature.delta(mfcc, width=9, order=k) for k in (1, 2)]
