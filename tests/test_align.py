@@ -350,3 +350,14 @@ def test_noise_ceiling_recovers_the_simulated_truth_with_a_real_length_test_stor
     assert np.corrcoef(estimate, truth.ceiling)[0, 1] > 0.85
     assert abs(np.mean(estimate[signal] - truth.ceiling[signal])) < 0.05
     assert np.mean(estimate[~signal]) < 0.15
+
+
+def test_voxel_arrays_of_a_model_named_by_its_absolute_path_stay_in_the_run(tmp_path):
+    """Guards against voxel arrays written into the model's own folder: a model named by an
+    absolute path (a study's `models: [/data/my-model]`) once made Path(out) / model drop out."""
+    model = tmp_path / "checkpoints" / "my-model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    path = layer_path(tmp_path / "run", str(model), "UTS01", 3)
+    assert path == tmp_path / "run" / "voxels" / "my-model" / "UTS01" / "layer_03.npz"
+    assert layer_path(tmp_path, "facebook/wav2vec2-base", "UTS01", 0) == tmp_path / "voxels" / "facebook--wav2vec2-base" / "UTS01" / "layer_00.npz"

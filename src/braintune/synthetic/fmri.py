@@ -334,7 +334,7 @@ def simulate_dataset(
     longest). story_names: the training stories' names (default simstory01..); their
     number replaces n_train_stories. unheard: participant -> stories they did not hear (no
     response file), as UTS04 of ds003020 lacks "life". Participants "UTS01".. each get
-    about n_voxels voxels (x0.8-1.2), ~25% auditory, ~35% language, the rest noise. Language
+    about n_voxels voxels (x0.8-1.2), SHARES auditory and language, the rest noise. Language
     voxels read word_dims dimensions of word identity and phone_dims of phone classes, each
     averaged over the last history_seconds. See the module docstring for the model.
     """
