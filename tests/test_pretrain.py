@@ -180,6 +180,9 @@ def test_shipped_checkpoint_loads_offline_by_id_and_by_path(monkeypatch):
     by_path = transformers.AutoModel.from_pretrained(folder, local_files_only=True)
     assert models.model_identity(by_path) == models.model_identity(by_id)
     assert by_id.config.num_hidden_layers >= 6 and by_id.config.do_normalize is True
+    # what the stages ask of a model without loading it (a cell's key, its layers) works by id too
+    assert models.num_layers(SHIPPED) == models.num_layers(folder) == by_id.config.num_hidden_layers + 1
+    assert models.model_fingerprint(SHIPPED) == models.model_fingerprint(folder)
     assert models.load_encoder("tiny:wav2vec2").config.num_hidden_layers == 2  # the tiny presets still load
     with pytest.raises(ModelNotAvailable, match="tiny-pretrained:hubert"):
         models.load_encoder("tiny-pretrained:wavlm")

@@ -141,11 +141,13 @@ def _is_path(name: str) -> bool:
 
 def model_source(id_or_path: str) -> tuple[str, str | None]:
     """Where a model's weights come from, without loading them: ("preset", its config as JSON)
-    for "tiny:<family>", ("folder", path) for a local folder, ("hub", cached snapshot folder
-    or None) for a hub id."""
+    for "tiny:<family>", ("folder", path) for a local folder or a shipped "tiny-pretrained:<family>",
+    ("hub", cached snapshot folder or None) for a hub id."""
     name = str(id_or_path)
     if name.startswith("tiny:"):
         return "preset", tiny_config(name.removeprefix("tiny:")).to_json_string()
+    if name.startswith(PRETRAINED_PREFIX):
+        return "folder", str(pretrained_folder(name))
     if os.path.isdir(name):
         return "folder", str(Path(name).resolve())
     from huggingface_hub import try_to_load_from_cache
