@@ -1,6 +1,8 @@
-"""Benchmark: reference vs fast feature extraction at base size (wav2vec2-base config, random weights).
+"""Benchmark: reference vs fast feature extraction at base size (wav2vec2-base config, random weights),
+or on any model given with --model (e.g. the shipped trained checkpoint tiny-pretrained:hubert).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract.py --seconds 90 --fidelity-seconds 40 --ref-steps 10 --chunk 0.8 --reference-cache /tmp/refcache40.npz
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/extract.py --model tiny-pretrained:hubert --seconds 90 --fidelity-seconds 40 --reference-cache /tmp/refcache-pretrained.npz
 
 Reports seconds of story audio processed per wall-clock second for the reference (measured on
 --ref-steps steady-state steps with full-context windows and extrapolated: every such step costs
@@ -30,6 +32,7 @@ from braintune.features import Scheme, extract, lanczos_resample
 from braintune.features.cache import audio_sha256
 from braintune.features.extraction import _run, step_ends
 from braintune.io import write_atomic_with
+from braintune.models import load_encoder, model_identity
 
 WORDS = (
     "the a story river mountain quickly said she he walked into house light dark night morning because never "
@@ -63,10 +66,12 @@ def main() -> None:
     p.add_argument("--step", type=float, default=0.1)
     p.add_argument("--chunk", type=float, nargs="+", default=[0.8], help="fast-scheme chunk(s) to compare")
     p.add_argument("--reference-cache", type=Path, help="npz file for the fidelity reference features (read if it matches)")
+    p.add_argument("--model", help="model id or folder (braintune.models.load_encoder) instead of random base-size weights")
     args = p.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
 
-    model = base_model()
+    model = load_encoder(args.model, device="cpu") if args.model else base_model()
+    print(f"model: {args.model or 'wav2vec2-base architecture, random weights'}")
     audio = speech(args.seconds)
     ref = Scheme("reference", step=args.step, context=args.context)
     fasts = []
@@ -108,8 +113,9 @@ def main() -> None:
 
 
 def reference_features(model, audio: np.ndarray, scheme: Scheme, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """The reference's (times, features) for audio, from `cache` if it holds them for this audio and scheme."""
-    key = np.array(json.dumps({"audio_sha256": audio_sha256(audio), **scheme.settings()}, sort_keys=True))
+    """The reference's (times, features) for audio, from `cache` if it holds them for this audio, model and scheme."""
+    key = np.array(json.dumps({"audio_sha256": audio_sha256(audio), "model": model_identity(model), **scheme.settings()},
+                              sort_keys=True))
     if cache is not None and cache.is_file():
         with np.load(cache) as npz:
             if str(npz["key"]) == str(key):

@@ -25,7 +25,7 @@ def sim_dataset(tmp_path_factory):
     """Root Path of a small simulated ds003020 corpus, generated once per test session (5-20 s).
 
     braintune.synthetic.fmri.simulate_dataset with SIM_DATASET_SETTINGS:
-    participants UTS01, UTS02 (about 200 voxels each, x0.8-1.2: ~25% auditory, ~35% language,
+    participants UTS01, UTS02 (about 200 voxels each, x0.8-1.2: 15% auditory, 45% language (fmri.SHARES),
     the rest noise; true ceilings of signal voxels uniform in 0.02-0.9);
     training stories simstory01..simstory04 of 40-60 s (10-20 rows each, TR 2 s),
     validation story "stagefright" (40-60 s), test story "wheretheressmoke" (160 s, 70 rows,

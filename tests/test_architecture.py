@@ -19,11 +19,12 @@ ALLOWED = {
     "alignment": {"data", "models", "features", "encoding"},
     "tuning": {"data", "models", "encoding"},
     "probing": {"data", "models", "encoding"},
+    "pretraining": {"data", "models", "synthetic", "probing"},
     "report": set(),
     "study": {"data", "models", "features", "encoding", "alignment", "tuning", "probing", "report"},
     "demo": {"study", "synthetic"},
     "cli": {"data", "models", "synthetic", "features", "encoding", "alignment", "tuning", "probing", "report",
-            "study", "demo"},
+            "study", "demo", "pretraining"},
 }
 
 

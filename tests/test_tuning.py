@@ -380,11 +380,13 @@ def test_ddp_cell_reports_a_process_error_in_one_line(sim_dataset, tmp_path):
 # ---- science ------------------------------------------------------------------------------
 def test_tuning_raises_late_layer_alignment(tmp_path):
     """The science check, through the study's tune and alignment stages on the demo's simulated
-    participants and settings (UTS01): the last layer's alignment with the simulated
-    late-language voxels (and the auditory ones) rises after tuning (~3 min on 2 cores).
+    participants, settings and shipped pretrained model (UTS01): brain-tuning raises the
+    alignment with the simulated late-language voxels, averaged over the transformer's layers
+    and at the last one, and with the auditory voxels at the last layer (~3 min on 2 cores).
 
-    Measured for UTS01, layer 2 (`make demo`): late language 0.120 -> 0.234, primary auditory
-    0.574 -> 0.815.
+    Measured for UTS01 (`make demo` settings with 8 s of context every 2 s): late language,
+    mean of layers 1-6, 0.058 -> 0.092, layer 6 0.005 -> 0.058; primary auditory, layer 6
+    0.666 -> 0.833.
     """
     import pandas as pd
 
@@ -395,6 +397,9 @@ def test_tuning_raises_late_layer_alignment(tmp_path):
     data = {"fmri": simulate_dataset(tmp_path / "fmri", **fmri_settings()), "timit": tmp_path, "speech_commands": tmp_path}
     cfg = demo_config(tmp_path, data, ["participants=[UTS01]", "stages=[tune, align_pretrained, align_tuned]"])
     table = pd.read_csv(run_study(cfg) / "tables" / "alignment.csv")
-    last = table[table.layer == table.layer.max()].pivot_table(index="roi", columns="variant", values="alignment")
-    assert last.loc["late_language", "tuned"] > last.loc["late_language", "pretrained"] + 0.05, last
+    by_layer = table.pivot_table(index=["roi", "layer"], columns="variant", values="alignment")
+    language = by_layer.loc["late_language"]
+    assert (language.tuned - language.pretrained).loc[1:].mean() > 0.02, by_layer
+    last = by_layer.xs(table.layer.max(), level="layer")
+    assert last.loc["late_language", "tuned"] > last.loc["late_language", "pretrained"] + 0.02, last
     assert last.loc["primary_auditory", "tuned"] > last.loc["primary_auditory", "pretrained"] + 0.05, last

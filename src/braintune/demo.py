@@ -25,7 +25,7 @@ from braintune.study.runner import run_study
 log = logging.getLogger(__name__)
 
 COMPLETE = ".complete"
-DATA_VERSION = 3  # bump when a generator changes what it writes (3: the real layout, individual_repeats)
+DATA_VERSION = 4  # bump when a generator changes what it writes (3: the real layout, individual_repeats; 4: language voxels read word and phone embeddings)
 
 
 def packaged_config(name: str) -> Path:

@@ -46,7 +46,7 @@ from braintune.errors import DataError
 from braintune.features import Scheme
 from braintune.fingerprint import files_fingerprint
 from braintune.io import write_atomic_with, write_table
-from braintune.models import model_fingerprint, num_layers, select_layers
+from braintune.models import model_fingerprint, model_tag, num_layers, select_layers
 from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ ARRAY_KEYS = ("r", "ceiling", "alpha", "cv_score")
 
 
 def layer_path(out_dir: str | Path, model: str, participant: str, layer: int) -> Path:
-    """Where one participant x layer's voxel arrays live."""
-    return Path(out_dir) / "voxels" / model / participant / f"layer_{layer:02d}.npz"
+    """Where one participant x layer's voxel arrays live: under out_dir whatever `model` names
+    (a folder's absolute path or a hub id become a folder name, models.model_tag)."""
+    return Path(out_dir) / "voxels" / model_tag(model) / participant / f"layer_{layer:02d}.npz"
 
 
 def layer_done(path: Path, fit_key: str) -> bool:

@@ -1,7 +1,7 @@
-"""`braintune demo`: the whole study on simulated data with tiny models."""
+"""`braintune demo`: the whole study on simulated data with the shipped small pretrained model."""
 
 NAME = "demo"
-HELP = "run the whole study on simulated participants and stand-in corpora with tiny models"
+HELP = "run the whole study on simulated participants and stand-in corpora with the shipped small pretrained model"
 
 
 def add_arguments(parser):
@@ -14,7 +14,8 @@ def run(args):
     from braintune.demo import run_demo
 
     run_dir = run_demo(args.out, args.overrides, size="small" if args.small else "default")
-    print("\nThe demo study ran: 2 simulated participants, a tiny wav2vec2, pretrained vs brain-tuned.")
+    print("\nThe demo study ran: 2 simulated participants, the shipped small HuBERT (tiny-pretrained:hubert), "
+          "pretrained, brain-tuned and control.")
     print(f"tables:  {run_dir / 'tables'}")
     print(f"figures: {run_dir / 'figures'}")
     print(f"report:  {run_dir / 'report.html'}  (open it in a browser)")

@@ -1,5 +1,5 @@
 """Hugging Face speech encoders (wav2vec2, HuBERT, WavLM, data2vec-audio): loading, tiny presets,
-layer-wise hidden states.
+the shipped small pretrained models (pretraining: braintune.pretraining), layer-wise hidden states.
 
 Nothing here reaches the network: hub ids are looked up in the local Hugging Face cache only.
 """
@@ -18,6 +18,7 @@ from braintune.models.encoders import (
     normalizes_input,
     num_frames,
     num_layers,
+    pretrained_folder,
     resolve_device,
     save_tiny_model,
     select_layers,
@@ -38,6 +39,7 @@ __all__ = [
     "normalizes_input",
     "num_frames",
     "num_layers",
+    "pretrained_folder",
     "resolve_device",
     "save_tiny_model",
     "select_layers",

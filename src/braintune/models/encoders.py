@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ FAMILIES = {
     "wavlm": transformers.WavLMConfig,
     "data2vec-audio": transformers.Data2VecAudioConfig,
 }
+PRETRAINED_PREFIX = "tiny-pretrained:"  # + family: a small model pretrained by `braintune pretrain`, shipped
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
@@ -88,6 +90,19 @@ def save_tiny_model(path: str | os.PathLike, family: str = "wav2vec2", seed: int
     return path
 
 
+def pretrained_folder(id_: str) -> Path:
+    """The shipped folder of "tiny-pretrained:<family>" (braintune/models/checkpoints/tiny-pretrained-<family>)."""
+    checkpoints = Path(str(resources.files("braintune.models") / "checkpoints"))
+    family = id_.removeprefix(PRETRAINED_PREFIX)
+    folder = checkpoints / f"tiny-pretrained-{family}"
+    if family not in FAMILIES or not (folder / "config.json").is_file():
+        shipped = sorted(PRETRAINED_PREFIX + p.name.removeprefix("tiny-pretrained-")
+                         for p in checkpoints.glob("tiny-pretrained-*") if (p / "config.json").is_file())
+        raise ModelNotAvailable(f"model {id_!r} is not shipped with braintune (shipped: {', '.join(shipped) or 'none'}); "
+                                "build one with `braintune pretrain` and name its model folder instead")
+    return folder
+
+
 def _read_do_normalize(id_or_path: str) -> bool | None:
     """The feature extractor's `do_normalize` from preprocessor_config.json, if one is at hand."""
     if os.path.isdir(id_or_path):
@@ -126,11 +141,13 @@ def _is_path(name: str) -> bool:
 
 def model_source(id_or_path: str) -> tuple[str, str | None]:
     """Where a model's weights come from, without loading them: ("preset", its config as JSON)
-    for "tiny:<family>", ("folder", path) for a local folder, ("hub", cached snapshot folder
-    or None) for a hub id."""
+    for "tiny:<family>", ("folder", path) for a local folder or a shipped "tiny-pretrained:<family>",
+    ("hub", cached snapshot folder or None) for a hub id."""
     name = str(id_or_path)
     if name.startswith("tiny:"):
         return "preset", tiny_config(name.removeprefix("tiny:")).to_json_string()
+    if name.startswith(PRETRAINED_PREFIX):
+        return "folder", str(pretrained_folder(name))
     if os.path.isdir(name):
         return "folder", str(Path(name).resolve())
     from huggingface_hub import try_to_load_from_cache
@@ -173,13 +190,19 @@ def load_encoder(
 ) -> transformers.PreTrainedModel:
     """A speech encoder in eval mode, on `device` (default: resolve_device()), weights in `dtype`.
 
-    id_or_path: "tiny:<family>" (a tiny preset, seed 0), a folder written by save_pretrained(),
-    or a Hugging Face hub id already in the local cache (nothing is downloaded).
+    id_or_path: "tiny:<family>" (a tiny preset, seed 0), "tiny-pretrained:<family>" (a small
+    model pretrained by `braintune pretrain`, shipped with braintune; its card.md says how it
+    was made), a folder written by save_pretrained(), or a Hugging Face hub id already in the
+    local cache (nothing is downloaded).
     Whether the waveform is normalised is stored in `model.config.do_normalize`.
     """
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
     name = str(id_or_path)
+    if name.startswith(PRETRAINED_PREFIX):
+        model = load_encoder(pretrained_folder(name), dtype, device)
+        model.config._name_or_path = name
+        return model
     if name.startswith("tiny:"):
         model = _build_tiny(name.removeprefix("tiny:"))
     else:
@@ -273,14 +296,15 @@ def freeze_feature_encoder(model: transformers.PreTrainedModel) -> None:
 
 def model_tag(id_or_path: str | os.PathLike | transformers.PreTrainedModel) -> str:
     """A filesystem-safe name for tables and caches: "tiny:hubert" -> "tiny-hubert",
+    "tiny-pretrained:hubert" -> "tiny-pretrained-hubert",
     "facebook/wav2vec2-base" -> "facebook--wav2vec2-base", a folder -> its name.
     A loaded model is named by `config._name_or_path` (or its class if that is empty)."""
     if isinstance(id_or_path, transformers.PreTrainedModel):
         name = id_or_path.config._name_or_path or type(id_or_path).__name__
     else:
         name = str(id_or_path)
-    if name.startswith("tiny:"):
-        name = "tiny-" + name.removeprefix("tiny:")
+    if name.startswith(("tiny:", PRETRAINED_PREFIX)):
+        name = name.replace(":", "-", 1)
     elif os.path.isdir(name):
         name = Path(name).resolve().name
     else:

@@ -140,8 +140,9 @@ def run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     from braintune.alignment import align_model
 
     model, variant = measured(cell, run_dir)
+    voxels = run_dir / "cache" / "alignment" / variant  # per variant: the variants' fits do not displace each other
     table = align_model(
-        _dataset(cfg), str(model), cell.participant, _split(cfg, cell.participant), run_dir / "cache" / "alignment",
+        _dataset(cfg), str(model), cell.participant, _split(cfg, cell.participant), voxels,
         tag=cell.model, cache_dir=run_dir / "cache" / "features", scheme=cfg.features, settings=cfg.align,
         layers=cfg.layers, device=cfg.device,
     )

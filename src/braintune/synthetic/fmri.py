@@ -6,22 +6,22 @@ participant's voxels are of three kinds:
 - auditory (Glasser areas of ``early_auditory``): a positive, tonotopically tuned mix of
   the log mel band energies of the audio (averaged per 0.1 s) - the instantaneous
   spectral envelope;
-- language (areas of ``late_language``): a random linear read-out of two word-level
-  features (LANGUAGE_FEATURES, ``word_features``), held over each word's span: its
-  lexical class (content word +1, function word -1) and its spoken duration, each
-  centred over the story's words;
+- language (areas of ``late_language``): a random linear read-out of what was heard over
+  the last ``history_seconds`` (``language_track``): fixed random embeddings (Embeddings,
+  drawn from the seed) of the word identity (one vector per word of VOCABULARY) and of the
+  phone class (one per class of PHONE_CLASSES: the espeak-ng phonemes of the TextGrids
+  mapped to TIMIT phones and folded to the 39 of the phoneme probe, silence dropped,
+  ``phone_classes``), each held over its word's or phone's span (``span_track``, centred
+  over the spans), then averaged over the history (``history_mean``);
 - noise (other areas): no signal.
 
-Why these language features: they are a property of each word, not of the sound at one
-instant, so they are not a linear function of the spectral envelope (ridge from the log
-mel bands predicts them at r < 0.4, tests/test_demo_science.py), yet a model can learn
-them from audio: content words are longer and stressed, function words short and
-unstressed, and each sentence is spoken at its own pace (PACE_RANGE), as speakers speed
-up and slow down, so word durations also vary from sentence to sentence - slowly enough
-to survive the haemodynamic blur. Brain-tuning the demo's tiny model on a few hundred
-windows learns them; it did not learn a syllable count, nor a fixed random embedding per
-word type (which asks for the identity of ~270 words). Centring makes the track contrast
-word against word rather than mark speech against silence, which the envelope already gives.
+Why these language features: they are what the paper's probes measure (which words and
+phones were heard, over a stretch of speech), they are a property of the words and phones,
+not of the sound at one instant, so they are not a linear function of the spectral envelope
+(least squares from the log mel bands, now and averaged over the history, explains ~11% of
+their variance, tests/test_demo_science.py), and yet they are audible: espeak-ng speaks each
+word with one phone sequence and each phone class has its own spectrum. Sentences are spoken
+at varying pace (PACE_RANGE), as speakers speed up and slow down.
 
 Acquisition (stated here, not borrowed from the reader, so that a reader bug and a simulator
 bug cannot cancel; the dataset's documented protocol): the scanner takes one volume every
@@ -31,8 +31,7 @@ the last MISSING_VOLUMES = 5 of which are absent from the files, and the preproc
 the first 10 and the last 5 of the rest (``acquired_row_times``).
 
 Per story, features live on a 0.1 s grid, are z-scored, convolved with the SPM canonical
-haemodynamic response and sampled at the response rows' times. A
-voxel's signal is its read-out of those row features, z-scored over the story. A
+haemodynamic response and sampled at the response rows' times. A voxel's signal is its read-out of those row features, z-scored over the story. A
 presentation is ``signal + noise_sd * N(0, 1)`` (independent over rows and voxels),
 z-scored per voxel as in the preprocessed corpus; the test story is presented
 ``n_repeats`` times. The true noise ceiling - the expected correlation of the noise-free
@@ -44,14 +43,17 @@ test story's file also holds its ``individual_repeats`` (repeats, rows, voxels),
 being their mean. Ground truth, which the readers ignore, is written beside the corpus:
 ```
 root/simulation_truth/settings.json             generator settings
-root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, 2),
+root/simulation_truth/embeddings.npz            words (W,) = VOCABULARY, word_vectors (W, word_dims),
+                                                phone_classes (P,) = PHONE_CLASSES, phone_vectors (P, phone_dims)
+root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, D),
                                                 row_times (rows,), auditory_rows (rows, n_mels),
-                                                language_rows (rows, 2)   (HRF-convolved, at rows)
+                                                language_rows (rows, D)   (HRF-convolved, at rows)
 root/simulation_truth/<UTSxx>.npz               kind (V,) int8 (KINDS), ceiling (V,), noise_sd (V,),
-                                                auditory_weights (V, n_mels), language_weights (V, 2),
+                                                auditory_weights (V, n_mels), language_weights (V, D),
                                                 signal_<story> (rows, V) noise-free z-scored responses
 ```
-so ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``.
+with D = word_dims + phone_dims (word columns first); ``auditory`` and ``language`` are z-scored
+per story, and ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``.
 Same seed -> byte-identical arrays. Stories depend only on the seed and story settings,
 not on the number of participants.
 """
@@ -68,6 +70,8 @@ import numpy as np
 from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.rois import ROI_GROUPS
+from braintune.data.timit import FOLD_61_TO_39, PHONES_39
+from braintune.synthetic.corpora import ESPEAK_TO_TIMIT
 from braintune.progress import tqdm
 from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 from braintune.io import write_atomic, write_atomic_with
@@ -79,6 +83,7 @@ SOUND_ONSET = 10.0  # s from the first volume to the start of the sound
 MISSING_VOLUMES = 5  # volumes counted in respdict.json but absent from the files
 TRIMMED = (10, 5)  # volumes the preprocessing drops at the start and at the end
 KINDS = ("noise", "auditory", "language")
+SHARES = {"auditory": 0.15, "language": 0.45}  # of a participant's voxels; the rest are noise
 TEST_STORY = "wheretheressmoke"
 VALIDATION_STORY = "stagefright"
 AUDITORY_AREAS = ROI_GROUPS["early_auditory"]
@@ -146,6 +151,7 @@ _TEMPLATES = (
 )
 _LITERALS = {t for tpl in _TEMPLATES for t in tpl.split() if t[0].isalpha()}
 VOCABULARY: tuple[str, ...] = tuple(sorted({w for ws in _W.values() for w in ws} | _LITERALS))
+PHONE_CLASSES: tuple[str, ...] = tuple(p for p in PHONES_39 if p != "sil")  # the phoneme probe's 39, less silence
 
 
 def generate_sentence(rng: np.random.Generator) -> str:
@@ -162,19 +168,43 @@ def generate_sentence(rng: np.random.Generator) -> str:
     return text[0].upper() + text[1:]
 
 
-FUNCTION_WORDS = frozenset(
-    "a an the i you he she it we they my in at by from and so when because that there was could".split()
-)
-LANGUAGE_FEATURES = ("lexical_class", "duration")
+def phone_classes(label: str) -> tuple[str, ...]:
+    """The phone classes of one espeak-ng phoneme as the TextGrids write it (e.g. "'A@"): stress
+    marks stripped, mapped to TIMIT phones (braintune.synthetic.corpora.ESPEAK_TO_TIMIT) and
+    folded to the 39 of Lee & Hon (braintune.data.timit.FOLD_61_TO_39), silence and closures
+    dropped. A linking mark (";"), an empty label or an unknown mnemonic gives ()."""
+    timit = ESPEAK_TO_TIMIT.get(label.lstrip("',%="), ())
+    return tuple(c for c in (FOLD_61_TO_39[p] for p in timit) if c not in (None, "sil"))
 
 
-def word_features(word: str, duration: float) -> np.ndarray:
-    """The word-level features that drive language voxels (LANGUAGE_FEATURES). -> (2,) float64
+@dataclass(frozen=True)
+class Embeddings:
+    """The fixed random embeddings that language voxels read: one vector per word of
+    VOCABULARY and per phone class of PHONE_CLASSES, each drawn N(0, 1/dims)."""
 
-    lexical_class: +1 for a content word, -1 for a function word (FUNCTION_WORDS, closed
-    class); duration: how long the word was spoken, in seconds.
-    """
-    return np.array([-1.0 if word.lower() in FUNCTION_WORDS else 1.0, float(duration)])
+    word_vectors: np.ndarray  # (len(VOCABULARY), word_dims) float64
+    phone_vectors: np.ndarray  # (len(PHONE_CLASSES), phone_dims) float64
+
+    @classmethod
+    def draw(cls, word_dims: int, phone_dims: int, rng: np.random.Generator) -> Embeddings:
+        return cls(rng.standard_normal((len(VOCABULARY), word_dims)) / np.sqrt(word_dims),
+                   rng.standard_normal((len(PHONE_CLASSES), phone_dims)) / np.sqrt(phone_dims))
+
+    def word_spans(self, words: list[tuple[str, float, float]]) -> list[tuple[float, float, np.ndarray]]:
+        """(start, end, vector) of each word (word, start s, end s); words outside VOCABULARY are skipped."""
+        index = {w: i for i, w in enumerate(VOCABULARY)}
+        return [(s, e, self.word_vectors[index[w.lower()]]) for w, s, e in words if w.lower() in index]
+
+    def phone_spans(self, phones: list[tuple[float, float, str]]) -> list[tuple[float, float, np.ndarray]]:
+        """(start, end, vector) of each phone class heard; a phoneme of k classes (e.g. "A@": aa, r)
+        splits its span into k equal parts."""
+        index = {c: i for i, c in enumerate(PHONE_CLASSES)}
+        spans = []
+        for s, e, label in phones:
+            classes = phone_classes(label)
+            edges = np.linspace(s, e, len(classes) + 1)
+            spans += [(a, b, self.phone_vectors[index[c]]) for a, b, c in zip(edges[:-1], edges[1:], classes)]
+        return spans
 
 
 # ---- acquisition -----------------------------------------------------------------------
@@ -220,19 +250,45 @@ def log_mel_envelope(audio: np.ndarray, n_mels: int, sample_rate: int = SAMPLE_R
     return np.log(power.T.astype(np.float64) + 1e-8)
 
 
-def word_track(words: list[tuple[str, float, float]], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
-    """Each word's word_features held from its onset to its end on the dt grid, 0 in silence.
+def span_track(spans: list[tuple[float, float, np.ndarray]], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
+    """Each span's vector held from its start to its end on the dt grid, 0 outside every span.
 
-    words: (word, start s, end s). Each feature is centred on its mean over the words of
-    the story, so that the track does not merely mark speech against silence. -> (n_steps, 2) float64
+    spans: (start s, end s, vector (d,)). The vectors are first centred on their mean over
+    the spans, so that the track contrasts one word (or phone) with another rather than
+    marking sound against silence, which the envelope already gives. A step belongs to the
+    span that starts at or before it (a later span overwrites). -> (n_steps, d) float64
     """
-    feats = np.array([word_features(word, end - start) for word, start, end in words]).reshape(-1, len(LANGUAGE_FEATURES))
-    feats -= feats.mean(axis=0) if len(feats) else 0.0
-    track = np.zeros((n_steps, len(LANGUAGE_FEATURES)))
-    for (_word, start, end), value in zip(words, feats):
-        a, b = int(round(start / dt)), max(int(round(end / dt)), int(round(start / dt)) + 1)
-        track[a: min(b, n_steps)] = value
+    if not spans:
+        raise ValueError("span_track: no spans")
+    vectors = np.array([v for _s, _e, v in spans], dtype=np.float64)
+    vectors -= vectors.mean(axis=0)
+    track = np.zeros((n_steps, vectors.shape[1]))
+    for (start, end, _v), value in zip(spans, vectors):
+        a = int(round(start / dt))
+        track[a: min(max(int(round(end / dt)), a + 1), n_steps)] = value
     return track
+
+
+def history_mean(track: np.ndarray, seconds: float, dt: float = FINE_DT) -> np.ndarray:
+    """Causal mean of `track` over the last `seconds` (round(seconds/dt) steps, the current one
+    included; fewer at the start). -> track's shape, float64"""
+    n = max(1, int(round(seconds / dt)))
+    csum = np.cumsum(np.vstack([np.zeros((1, track.shape[1])), track]), axis=0)
+    ends = np.arange(1, len(track) + 1)
+    starts = np.maximum(ends - n, 0)
+    return (csum[ends] - csum[starts]) / (ends - starts)[:, None]
+
+
+def language_track(embeddings: Embeddings, words: list[tuple[str, float, float]], phones: list[tuple[float, float, str]],
+                   n_steps: int, history_seconds: float, dt: float = FINE_DT) -> np.ndarray:
+    """What a language voxel reads at each step: the word-identity and the phone-class
+    embeddings of what was heard, each held over its span (span_track), averaged over the last
+    history_seconds (history_mean). words: (word, start s, end s); phones: (start s, end s,
+    espeak mnemonic). -> (n_steps, word_dims + phone_dims) float64, word columns first
+    """
+    held = np.hstack([span_track(embeddings.word_spans(words), n_steps, dt),
+                      span_track(embeddings.phone_spans(phones), n_steps, dt)])
+    return history_mean(held, history_seconds, dt)
 
 
 def features_at_rows(fine: np.ndarray, row_times: np.ndarray, dt: float = FINE_DT) -> np.ndarray:
@@ -264,6 +320,9 @@ def simulate_dataset(
     tr: float = 2.0,
     n_mels: int = 16,
     ceiling_range: tuple[float, float] = (0.02, 0.9),
+    word_dims: int = 4,
+    phone_dims: int = 4,
+    history_seconds: float = 3.0,
     seed: int = 0,
     story_names: Sequence[str] | None = None,
     unheard: Mapping[str, Sequence[str]] | None = None,
@@ -275,8 +334,9 @@ def simulate_dataset(
     longest). story_names: the training stories' names (default simstory01..); their
     number replaces n_train_stories. unheard: participant -> stories they did not hear (no
     response file), as UTS04 of ds003020 lacks "life". Participants "UTS01".. each get
-    about n_voxels voxels (x0.8-1.2), ~25% auditory, ~35% language, the rest noise. See the
-    module docstring for the model.
+    about n_voxels voxels (x0.8-1.2), SHARES auditory and language, the rest noise. Language
+    voxels read word_dims dimensions of word identity and phone_dims of phone classes, each
+    averaged over the last history_seconds. See the module docstring for the model.
     """
     out = Path(out)
     lo, hi = sorted(story_seconds)
@@ -286,10 +346,14 @@ def simulate_dataset(
         raise ConfigError("simulate: need >= 1 participant, >= 1 training story, >= 2 repeats, stories >= 30 s, >= 60 voxels")
     if not 0 < ceiling_range[0] < ceiling_range[1] < 1:
         raise ConfigError(f"simulate: ceiling_range must satisfy 0 < low < high < 1, got {ceiling_range}")
+    if word_dims < 1 or phone_dims < 1 or not history_seconds >= FINE_DT:
+        raise ConfigError(f"simulate: need word_dims, phone_dims >= 1 and history_seconds >= {FINE_DT}, got "
+                          f"{word_dims}, {phone_dims}, {history_seconds}")
     settings = dict(
         n_participants=n_participants, n_train_stories=n_train_stories, story_seconds=[lo, hi],
         test_story_seconds=float(test_story_seconds or hi), n_repeats=n_repeats, n_voxels=n_voxels, tr=tr,
-        n_mels=n_mels, language_features=list(LANGUAGE_FEATURES), ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
+        n_mels=n_mels, word_dims=word_dims, phone_dims=phone_dims, history_seconds=history_seconds,
+        ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
         kinds=list(KINDS), test_story=TEST_STORY, validation_story=VALIDATION_STORY,
         story_names=None if story_names is None else list(story_names),
         unheard={p: list(v) for p, v in (unheard or {}).items()},
@@ -305,11 +369,14 @@ def simulate_dataset(
 
     specs = [(name, seconds, (seed, 2, i)) for i, (name, seconds) in enumerate(zip(names, lengths))]
     stories = in_fresh_process(_speak_stories, specs, tr)
+    embeddings = Embeddings.draw(word_dims, phone_dims, np.random.default_rng((seed, 3)))
+    _save_npz(truth / "embeddings.npz", dict(words=np.array(VOCABULARY), word_vectors=embeddings.word_vectors,
+                                              phone_classes=np.array(PHONE_CLASSES), phone_vectors=embeddings.phone_vectors))
     feats = {}
     for story in stories:
         rows_t = acquired_row_times(story.n_triggers, tr)
         mel = log_mel_envelope(story.audio, n_mels)
-        lang = word_track(story.words, len(mel))
+        lang = language_track(embeddings, story.words, story.phones, len(mel), history_seconds)
         feats[story.name] = dict(
             fine_times=np.arange(len(mel)) * FINE_DT, auditory=zscore(mel, dtype=np.float64), language=zscore(lang, dtype=np.float64),
             row_times=rows_t, auditory_rows=features_at_rows(mel, rows_t), language_rows=features_at_rows(lang, rows_t),
@@ -368,8 +435,8 @@ def _write_story(out: Path, story: _Story) -> None:
 
 def _simulate_participant(out: Path, participant: str, feats: dict, settings: dict, rng: np.random.Generator) -> None:
     n_vox = int(round(settings["n_voxels"] * rng.uniform(0.8, 1.2)))
-    n_mels, dim, reps = settings["n_mels"], len(settings["language_features"]), settings["n_repeats"]
-    n_aud, n_lang = int(round(0.25 * n_vox)), int(round(0.35 * n_vox))
+    n_mels, dim, reps = settings["n_mels"], settings["word_dims"] + settings["phone_dims"], settings["n_repeats"]
+    n_aud, n_lang = int(round(SHARES["auditory"] * n_vox)), int(round(SHARES["language"] * n_vox))
     kind = np.zeros(n_vox, np.int8)
     order = rng.permutation(n_vox)  # voxel indices of each kind are scattered over the volume
     kind[order[:n_aud]] = 1
@@ -426,7 +493,7 @@ class ParticipantTruth:
     ceiling: np.ndarray  # (V,) float32, true noise ceiling of the test story's repeat mean
     noise_sd: np.ndarray  # (V,) float32, per-presentation noise sd (signal sd = 1)
     auditory_weights: np.ndarray  # (V, n_mels) float32
-    language_weights: np.ndarray  # (V, len(LANGUAGE_FEATURES)) float32
+    language_weights: np.ndarray  # (V, word_dims + phone_dims) float32
     signals: dict[str, np.ndarray]  # story -> (rows, V) float32 noise-free z-scored response
 
 
@@ -446,6 +513,14 @@ def load_true_features(root: str | Path, story: str) -> dict[str, np.ndarray]:
     """
     with np.load(Path(root) / "simulation_truth" / "features" / f"{story}.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+def load_embeddings(root: str | Path) -> Embeddings:
+    """Read root/simulation_truth/embeddings.npz (rows in the order of VOCABULARY and PHONE_CLASSES)."""
+    with np.load(Path(root) / "simulation_truth" / "embeddings.npz") as z:
+        if tuple(z["words"]) != VOCABULARY or tuple(z["phone_classes"]) != PHONE_CLASSES:
+            raise ValueError(f"{root}: simulated with another vocabulary or phone set")
+        return Embeddings(z["word_vectors"], z["phone_vectors"])
 
 
 # ---- helpers ---------------------------------------------------------------------------
