@@ -384,9 +384,8 @@ def test_tuning_raises_late_layer_alignment(tmp_path):
     alignment with the simulated late-language voxels, averaged over the transformer's layers
     and at the last one, and with the auditory voxels at the last layer (~3 min on 2 cores).
 
-    Measured for UTS01 (`make demo` settings with 8 s of context every 2 s): late language,
-    mean of layers 1-6, 0.058 -> 0.092, layer 6 0.005 -> 0.058; primary auditory, layer 6
-    0.666 -> 0.833.
+    Measured for UTS01 (`make demo` on a fresh clone): late language, mean of layers 1-6,
+    0.053 -> 0.093, layer 6 -0.003 -> 0.061; primary auditory, layer 6 0.670 -> 0.856.
     """
     import pandas as pd
 

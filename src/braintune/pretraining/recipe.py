@@ -49,7 +49,6 @@ import json
 import logging
 import os
 import platform
-import random
 import shlex
 import shutil
 import subprocess
@@ -61,12 +60,20 @@ import numpy as np
 import torch
 import transformers
 from torch import nn
-from tqdm import tqdm
 
-from braintune.data.audio import FRAME_RATE, HOP, RECEPTIVE_FIELD, SAMPLE_RATE, num_frames, read_audio
+from braintune.data.audio import (
+    FRAME_RATE,
+    HOP,
+    RECEPTIVE_FIELD,
+    SAMPLE_RATE,
+    num_frames,
+    read_audio,
+)
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_table
 from braintune.models.encoders import hidden_states, model_input, tiny_config
+from braintune.progress import tqdm
+from braintune.seeding import reseed
 
 log = logging.getLogger(__name__)
 
@@ -336,13 +343,6 @@ def _summary(tally: torch.Tensor, prefix: str) -> dict:
 
 
 # ---- training --------------------------------------------------------------------------------
-def _reseed(seed: int, iteration: int, epoch: int) -> None:
-    state = np.random.SeedSequence([seed, iteration, epoch]).generate_state(2)
-    torch.manual_seed(int(state[0]))
-    np.random.seed(int(state[1]))
-    random.seed(int(state[1]))
-
-
 def _schedule(settings: PretrainSettings, total_steps: int):
     warmup = max(1, int(settings.warmup_fraction * total_steps))
     return lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
@@ -408,7 +408,7 @@ def train_iteration(out: Path, iteration: int, corpus: Corpus, targets: dict, se
         if stop_after_epoch is not None and (iteration - 1) * settings.epochs + epoch > stop_after_epoch:
             return None
         start = time.perf_counter()
-        _reseed(settings.seed, iteration, epoch)
+        reseed(settings.seed, iteration, epoch)
         rng = np.random.default_rng([settings.seed, iteration, epoch])
         plan = plan_windows(corpus.frames, train, settings.window_frames, rng)
         model.train()

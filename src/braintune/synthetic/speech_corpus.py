@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from braintune.data.audio import SAMPLE_RATE
 from braintune.errors import ConfigError
 from braintune.io import write_atomic, write_atomic_with
+from braintune.progress import tqdm
 from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
 
 COMPLETE = ".complete"

@@ -8,25 +8,16 @@ resumed from the checkpoint of epoch e continues exactly as the uninterrupted ru
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import torch
 
 from braintune.progress import tqdm
+from braintune.seeding import reseed
 from braintune.tuning import distributed
 from braintune.tuning.cache import CNNFeatures
 from braintune.tuning.distributed import Process
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.settings import TuneSettings
-
-
-def reseed(seed: int, epoch: int, rank: int) -> None:
-    """Seed torch, numpy and python RNGs from (seed, epoch, rank)."""
-    state = np.random.SeedSequence([seed, epoch, rank]).generate_state(2)
-    torch.manual_seed(int(state[0]))
-    np.random.seed(int(state[1]))
-    random.seed(int(state[1]))
 
 
 def _autocast(process: Process, settings: TuneSettings):
