@@ -166,11 +166,13 @@ def test_cluster_check_runs_every_kind_of_job_on_cpus_equal_to_local_after_a_can
 
 @pytest.fixture
 def tune_study(sim_dataset, tmp_path):
-    """One tiny brain-tuning cell of 10 short epochs (~2 s each at one thread)."""
+    """One tiny brain-tuning cell of 40 short epochs (1-2 s each at one thread): long enough that
+    the job cannot finish before the test's Ctrl-C on a fast, quiet machine (10 epochs once did,
+    in 12 s)."""
     config = {
         "name": "ctrlc", "out": str(tmp_path / "run"), "models": ["tiny:wav2vec2"], "participants": ["UTS01"],
         "stages": ["tune"], "data": {"fmri": str(sim_dataset)},
-        "tune": {"epochs": 10, "batch_size": 8, "micro_batch_size": 8, "window_seconds": 4.0, "warmup_epochs": 1,
+        "tune": {"epochs": 40, "batch_size": 8, "micro_batch_size": 8, "window_seconds": 4.0, "warmup_epochs": 1,
                  "ceiling_threshold": 0.3},
         "executor": {"partition": "gpu", "gpus_per_job": 2, "cpus_per_job": 2, "mem_gb": 2, "time_minutes": 10,
                      "poll_seconds": 1},
@@ -225,7 +227,7 @@ def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_re
     subprocess.run(["scancel", "--signal=USR2", job_b], check=True)
     assert b.wait(timeout=300) == 0, log_b.read_text()
 
-    assert epochs_done(run) == list(range(11))  # epoch 0 = before tuning; none twice, none lost
+    assert epochs_done(run) == list(range(41))  # epoch 0 = before tuning; none twice, none lost
     cell = next(run.glob("cells/tune/*/*"))
     assert (cell / "backbone" / "config.json").is_file() and (cell / "done.json").is_file()
     assert not (cell / "claim.json").exists()
