@@ -166,9 +166,7 @@ def test_cluster_check_runs_every_kind_of_job_on_cpus_equal_to_local_after_a_can
 
 @pytest.fixture
 def tune_study(sim_dataset, tmp_path):
-    """One tiny brain-tuning cell of 40 short epochs (1-2 s each at one thread): long enough that
-    the job cannot finish before the test's Ctrl-C on a fast, quiet machine (10 epochs once did,
-    in 12 s)."""
+    """One tiny brain-tuning cell of 40 short epochs (~1 s each at one thread)."""
     config = {
         "name": "ctrlc", "out": str(tmp_path / "run"), "models": ["tiny:wav2vec2"], "participants": ["UTS01"],
         "stages": ["tune"], "data": {"fmri": str(sim_dataset)},
@@ -207,11 +205,14 @@ def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_re
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     a = start(argv, log_a)
     job_a = wait_for(lambda: running_job("tune", run), 120, "A's job to run", a, log_a)
-    b = start(argv, log_b)
-    wait_for(lambda: f"waiting for Slurm job {job_a}, which holds this cell" in log_b.read_text(), 60,
-             "B to wait for A's job", b, log_b)
     wait_for(lambda: len(epochs_done(run)) >= 2, 120, "A's first epoch", a, log_a)
+    # the job pauses (SIGSTOP to its tasks) while B starts, so that it cannot finish first on a fast machine
+    subprocess.run(["scancel", "--signal=STOP", job_a], check=True)
+    b = start(argv, log_b)
+    wait_for(lambda: f"waiting for Slurm job {job_a}, which holds this cell" in log_b.read_text(), 120,
+             "B to wait for A's job", b, log_b)
     assert run_jobs(run) == [job_a]  # B submitted nothing
+    subprocess.run(["scancel", "--signal=CONT", job_a], check=True)
 
     a.send_signal(signal.SIGINT)
     a.wait(timeout=60)
