@@ -206,13 +206,15 @@ def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_re
     a = start(argv, log_a)
     job_a = wait_for(lambda: running_job("tune", run), 120, "A's job to run", a, log_a)
     wait_for(lambda: len(epochs_done(run)) >= 2, 120, "A's first epoch", a, log_a)
-    # the job pauses (SIGSTOP to its tasks) while B starts, so that it cannot finish first on a fast machine
-    subprocess.run(["scancel", "--signal=STOP", job_a], check=True)
+    # the job is suspended while B starts, so that it cannot finish first on a fast machine (CI runs as root,
+    # Slurm's operator; a suspended job is still alive to B)
+    subprocess.run(["scontrol", "suspend", job_a], check=True)
+    wait_for(lambda: job_states([job_a]).get(job_a) == "SUSPENDED", 30, "A's job to be suspended", a, log_a)
     b = start(argv, log_b)
     wait_for(lambda: f"waiting for Slurm job {job_a}, which holds this cell" in log_b.read_text(), 120,
              "B to wait for A's job", b, log_b)
     assert run_jobs(run) == [job_a]  # B submitted nothing
-    subprocess.run(["scancel", "--signal=CONT", job_a], check=True)
+    subprocess.run(["scontrol", "resume", job_a], check=True)
 
     a.send_signal(signal.SIGINT)
     a.wait(timeout=60)
