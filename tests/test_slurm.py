@@ -121,6 +121,19 @@ def running_job(stage: str, run: Path, other_than: str | None = None) -> str | N
     return None
 
 
+def stopped(job_id: str) -> bool:
+    """Every process Slurm tracks for the job (`scontrol listpids`) is stopped (state T) or gone."""
+    listed = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True).stdout.splitlines()[1:]
+    pids = [line.split()[0] for line in listed if line.strip()]
+    states = []
+    for pid in pids:
+        try:
+            states.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            pass  # ended since
+    return bool(pids) and all(state in "Tt" for state in states)
+
+
 def run_jobs(run: Path) -> list[str]:
     return sorted({p.name.split("_")[0] for p in (run / "submitit").glob("*_submission.sh")})
 
@@ -185,7 +198,6 @@ def epochs_done(run: Path) -> list[int]:
     return [json.loads(line)["epoch"] for line in found[0].read_text().splitlines()] if found else []
 
 
-@pytest.mark.slow  # out of CI: in the full suite A's job still finished before the Ctrl-C (see the docstring)
 def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_resumes(tune_study, one_thread, start,
                                                                                        tmp_path):
     """Run A brain-tunes (DDP over 2 fake GPUs: 2 tasks); run B of the same study waits for
@@ -197,10 +209,9 @@ def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_re
     The signal is sent with `scancel --signal=USR2`, as Slurm sends it: Slurm checks time
     limits every 30 s, too coarse for a short test.
 
-    Known race (why it is marked slow and left out of CI): it passes alone (87-98 s, 1 or 2
-    threads) but in the full CI run A's job finished before the Ctrl-C even with the job
-    suspended by `scontrol suspend` while B starts; the suspension likely misses the DDP
-    workers (proctrack by process group on the CI's single-node Slurm). Open.
+    No race with A's job, however fast the machine: it is suspended (`scontrol suspend`, CI
+    runs as root, Slurm's operator), checked stopped process by process, and stays suspended
+    until A's Ctrl-C has cancelled it, so it cannot finish the cell first.
 
     Guards against: Ctrl-C leaving jobs running; a second run submitting a duplicate job
     that writes the same cell at once; a timed-out job "not requeued because: timed-out and
@@ -212,15 +223,15 @@ def test_ctrl_c_cancels_a_second_run_waits_and_takes_over_and_a_timed_out_job_re
     a = start(argv, log_a)
     job_a = wait_for(lambda: running_job("tune", run), 120, "A's job to run", a, log_a)
     wait_for(lambda: len(epochs_done(run)) >= 2, 120, "A's first epoch", a, log_a)
-    # the job is suspended while B starts, so that it cannot finish first on a fast machine (CI runs as root,
-    # Slurm's operator; a suspended job is still alive to B)
+    # A's job is suspended from here until A's Ctrl-C cancels it (a suspended job is still alive to B)
     subprocess.run(["scontrol", "suspend", job_a], check=True)
-    wait_for(lambda: job_states([job_a]).get(job_a) == "SUSPENDED", 30, "A's job to be suspended", a, log_a)
+    wait_for(lambda: job_states([job_a]).get(job_a) == "SUSPENDED" and stopped(job_a), 30,
+             "every process of A's job to be stopped", a, log_a)
     b = start(argv, log_b)
     wait_for(lambda: f"waiting for Slurm job {job_a}, which holds this cell" in log_b.read_text(), 120,
              "B to wait for A's job", b, log_b)
     assert run_jobs(run) == [job_a]  # B submitted nothing
-    subprocess.run(["scontrol", "resume", job_a], check=True)
+    assert stopped(job_a)
 
     a.send_signal(signal.SIGINT)
     a.wait(timeout=60)

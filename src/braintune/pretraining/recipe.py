@@ -73,7 +73,7 @@ from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_table
 from braintune.models.encoders import hidden_states, model_input, tiny_config
 from braintune.progress import tqdm
-from braintune.seeding import reseed
+from braintune.training import reseed, warmup_then_linear_decay
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ def _summary(tally: torch.Tensor, prefix: str) -> dict:
 # ---- training --------------------------------------------------------------------------------
 def _schedule(settings: PretrainSettings, total_steps: int):
     warmup = max(1, int(settings.warmup_fraction * total_steps))
-    return lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
+    return lambda step: warmup_then_linear_decay(step, warmup, total_steps)
 
 
 class _Timer:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from braintune.progress import tqdm
-from braintune.seeding import reseed
+from braintune.training import reseed
 from braintune.tuning import distributed
 from braintune.tuning.cache import CNNFeatures
 from braintune.tuning.distributed import Process

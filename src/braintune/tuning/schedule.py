@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from braintune.training import warmup_then_linear_decay
+
 
 def backbone_lr_factor(step: int, steps_per_epoch: int, warmup_epochs: int, epochs: int) -> float:
-    """Linear warm-up from 0 to 1 over `warmup_epochs`, then linear decay to 0 at the last step.
-
-    `step` counts optimiser steps already taken (0 before the first); the factor applies to
-    step `step + 1`, so the first step has lr base / warm-up steps, never 0.
-    """
-    warmup = warmup_epochs * steps_per_epoch
-    total = epochs * steps_per_epoch
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
+    """Linear warm-up over `warmup_epochs`, then linear decay to 0 at the last step (per optimiser step)."""
+    return warmup_then_linear_decay(step, warmup_epochs * steps_per_epoch, epochs * steps_per_epoch)
 
 
 def head_lr_factor(step: int, steps_per_epoch: int, decay: float, floor: float) -> float:
