@@ -153,7 +153,7 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     fake_features(monkeypatch, features, calls, settings)
     out = tmp_path / "out"
     argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--layers", "all",
-            "--out", str(out), "--context", "8", "--chunk", "0.4", "--dtype", "bfloat16", "--n-folds", "3",
+            "--out", str(out), "--scheme", "fast", "--context", "8", "--chunk", "0.4", "--dtype", "bfloat16", "--n-folds", "3",
             "--alphas", "1", "10", "100", "1000"]
     assert main(argv) == 0
     assert len(calls) == 1 and TEST in calls[0]

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from braintune.features import (
     tr_features,
 )
 from braintune.arrays import zscore
-from braintune.features.extraction import _run, _run_on_cnn, fast_cnn, fast_windows
+from braintune.features.extraction import _run, _run_on_cnn, fast_cnn, fast_windows, reference_features
 from braintune.models import hidden_states, load_encoder
 from braintune.models.encoders import model_input
 
@@ -279,3 +280,17 @@ def test_cli_extract_fills_the_cache(tmp_path, speech):
     (folder,) = (tmp_path / "cache").iterdir()
     assert folder.name.startswith("tiny-wav2vec2-") and (folder / "story0.npz").is_file()
     assert main(["extract", "--data", str(tmp_path / "ds"), "--model", "nobody/missing", "--cache", str(tmp_path)]) == 1
+
+
+def test_reference_batches_equal_length_windows_without_changing_a_step(speech):
+    """Guards against batching mixing steps up (a step getting another window's frame) or padding
+    the story start's shorter windows: run in float64, the batched reference equals one window per
+    pass to the float32 rounding of the stored features (a wrong frame differs by ~0.1)."""
+    model = load_encoder("tiny:wav2vec2").double()
+    audio = speech[: int(2.35 * SR)].astype(np.float64)  # 9 steps with shorter windows, 14 of the full second
+    one = Scheme("reference", batch_size=1, **SMALL)
+    times, alone = reference_features(model, audio, one, progress=False)
+    _, batched = reference_features(model, audio, replace(one, batch_size=3), progress=False)
+    assert alone.shape == (3, 23, 64)
+    np.testing.assert_allclose(batched, alone, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(times, np.arange(1, 24) / 10)

@@ -19,7 +19,7 @@ from braintune.study import runner
 @pytest.fixture(scope="module")
 def study_yaml(sim_dataset, standin_timit, standin_commands, tmp_path_factory):
     """A one-model, one-participant study on the simulated data with the control stages, one short
-    tuning epoch."""
+    tuning epoch, the fast features (the default reference would take minutes here)."""
     folder = tmp_path_factory.mktemp("study")
     config = {
         "name": "e2e", "out": str(folder / "run"), "models": ["tiny:wav2vec2"], "participants": ["UTS01"],
@@ -28,6 +28,7 @@ def study_yaml(sim_dataset, standin_timit, standin_commands, tmp_path_factory):
         "data": {"fmri": str(sim_dataset), "timit": str(standin_timit), "speech_commands": str(standin_commands)},
         "tune": {"epochs": 1, "batch_size": 8, "micro_batch_size": 8, "window_seconds": 4.0, "warmup_epochs": 1,
                  "ceiling_threshold": 0.3},
+        "features": {"scheme": "fast"},
         "align": {"n_folds": 2},
         "probe": {"tasks": ["mfcc", "sentence-type"]},
     }

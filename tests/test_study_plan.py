@@ -276,6 +276,8 @@ def test_lebel2024_is_the_papers_study(tmp_path):
     assert (cfg.tune.epochs, cfg.tune.batch_size, cfg.tune.window_seconds, cfg.tune.ceiling_threshold) == (30, 128, 10.0, 0.4)
     assert cfg.align.ceiling_threshold == 0.05 and cfg.split.test_story == "wheretheressmoke"
     assert cfg.align.protocol == "authors"
+    # the paper's features: the causal 16 s window every 0.1 s (the fast scheme hears what follows a frame)
+    assert (cfg.features.scheme, cfg.features.context, cfg.features.step) == ("reference", 16.0, 0.1)
     # Huth-lab ridge penalises alpha**2: the authors' logspace(1, 4, 15) is 1e2..1e8 in himalaya's convention
     np.testing.assert_allclose(cfg.align.alphas, np.logspace(2, 8, 15), rtol=1e-12)
 

@@ -5,7 +5,7 @@ the model on the `context` seconds of audio ending at t (shorter at the story st
 the last frame of every layer, time-stamped t. Frame j of a window covers samples
 [320 j, 320 j + 400) of it, so the kept frame is the latest one that ends by t.
 
-The fast scheme computes (nearly) the same frames with far less audio through the model:
+The fast scheme computes nearby frames with far less audio through the model:
 windows of context + chunk seconds end every chunk seconds; each keeps the frames that end
 within its last chunk seconds — every kept frame has at least `context` seconds of audio
 before it, and sees at most `chunk` seconds after it. At the story start, where less than
@@ -14,7 +14,10 @@ before it, and sees at most `chunk` seconds after it. At the story start, where 
 sees more than chunk * min(t, context) / context seconds ahead. At each step t it keeps, like
 the reference, the latest frame that ends by t. Windows start on the 320-sample frame grid, so
 when step and context are multiples of 20 ms both schemes pick frames over exactly the same
-samples; they differ only in how much audio around a frame the model sees.
+samples; they differ only in how much audio around a frame the model sees. That difference is
+not small on a trained model: its positional convolution and attention read the frames after the
+kept one, which the reference's last frame never has (docs/pretraining.md measures it), so the
+reference is the default and the paper's scheme, and the fast one a documented approximation.
 
 The fast scheme also runs the CNN feature encoder once per frame, not once per window: each
 frame's CNN features are computed as in the first window that ends with it (that window's
@@ -92,13 +95,23 @@ def _empty(model, n_steps: int) -> np.ndarray:
 def reference_features(
     model, audio: np.ndarray, scheme: Scheme = Scheme("reference"), desc: str | None = None, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The causal sliding window. audio (samples,) 16 kHz -> times (steps,) s, features (layers, steps, hidden)."""
+    """The causal sliding window, equal-length windows batched (`scheme.batch_size` per forward pass;
+    at the story start each window has its own length). audio (samples,) 16 kHz -> times (steps,) s,
+    features (layers, steps, hidden)."""
     ends = step_ends(len(audio), scheme.step)
-    context = to_samples(scheme.context)
+    starts = np.maximum(0, ends - to_samples(scheme.context))
     features = _empty(model, len(ends))
-    for i, end in enumerate(tqdm(ends, desc=desc, unit="step", disable=not progress, leave=False)):
-        window = audio[max(0, end - context) : end]
-        features[:, i] = _run(model, window[None], scheme.bf16, frames=slice(-1, None))[0, :, -1].numpy()
+    by_length: dict[int, list[int]] = {}
+    for i, length in enumerate(ends - starts):
+        by_length.setdefault(int(length), []).append(i)
+    with tqdm(total=len(ends), desc=desc, unit="step", disable=not progress, leave=False) as bar:
+        for steps in by_length.values():
+            for b in range(0, len(steps), scheme.batch_size):
+                batch = steps[b : b + scheme.batch_size]
+                windows = np.stack([audio[starts[i] : ends[i]] for i in batch])
+                last = _run(model, windows, scheme.bf16, frames=slice(-1, None))[:, :, -1]  # (batch, layers, hidden)
+                features[:, batch] = last.transpose(0, 1).numpy()
+                bar.update(len(batch))
     return ends / SAMPLE_RATE, features
 
 

@@ -18,16 +18,17 @@ class Scheme:
 
     RESULT_NEUTRAL = ("batch_size",)
 
-    scheme: str = field(default="fast", metadata={
-        "help": "extraction scheme: 'reference' (one context-long causal window per step, the field's) or "
-                "'fast' (long windows every chunk, all their final frames kept)", "choices": SCHEMES})
+    scheme: str = field(default="reference", metadata={
+        "help": "extraction scheme: 'reference' (one context-long causal window per step, the field's and the "
+                "paper's) or 'fast' (long windows every chunk, all their final frames kept: faster, but on a trained "
+                "model a kept frame also hears up to chunk seconds after it)", "choices": SCHEMES})
     step: float = field(default=0.1, metadata={"help": "seconds between feature times"})
     context: float = field(default=16.0, metadata={"help": "seconds of audio the model hears before each kept frame"})
     chunk: float = field(default=0.8, metadata={
         "help": "fast scheme: seconds between windows, the most audio a kept frame sees after it (a multiple of 0.02)"})
     dtype: str = field(default="float32", metadata={
         "help": "'bfloat16' runs the transformer blocks under bfloat16 autocast (weights stay float32)", "choices": DTYPES})
-    batch_size: int = field(default=4, metadata={"help": "fast scheme: equal-length windows per forward pass"})
+    batch_size: int = field(default=4, metadata={"help": "equal-length windows per forward pass (memory and speed, not results)"})
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -36,7 +37,7 @@ class Scheme:
             raise ConfigError(f"step: must be positive, not {self.step}")
         if to_samples(self.context) < RECEPTIVE_FIELD:
             raise ConfigError(f"context: must be at least {RECEPTIVE_FIELD / SAMPLE_RATE} s, not {self.context}")
-        if self.scheme == "fast" and (self.chunk <= 0 or to_samples(self.chunk) % HOP):
+        if self.chunk <= 0 or to_samples(self.chunk) % HOP:
             raise ConfigError(f"chunk: must be a positive multiple of {HOP / SAMPLE_RATE} s, not {self.chunk}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype: one of {DTYPES}, not {self.dtype!r}")
