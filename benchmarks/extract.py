@@ -6,10 +6,10 @@ or on any model given with --model (e.g. the shipped trained checkpoint tiny-pre
 
 Reports seconds of story audio processed per wall-clock second for the reference (measured on
 --ref-steps steady-state steps with full-context windows, batched as the scheme runs them, and
-extrapolated: every such step costs the same) and for the fast scheme (float32 and bfloat16 autocast, whole story), their ratio, and
-per-layer fidelity of fast vs reference on --fidelity-seconds of audio: the correlation, over TR
-rows (every 2 s), of each feature after Lanczos resampling and z-scoring; min, median and mean
-per layer. The reference features for fidelity take long (~160 s of model input per second of
+extrapolated: every such step costs the same) and for the fast scheme (float32 and bfloat16
+autocast, whole story), their ratio, and per-layer fidelity of fast vs reference on
+--fidelity-seconds of audio: the correlation, over TR rows (every 2 s), of each feature after
+Lanczos resampling and z-scoring; min, median and mean per layer. The reference features for fidelity take long (~160 s of model input per second of
 audio); --reference-cache keeps them in a file, reused when audio, step and context match.
 The audio is espeak-ng speech of random words (seeded). Not a test.
 """
