@@ -88,6 +88,17 @@ def _run(model, windows: np.ndarray, bf16: bool, frames=slice(None)) -> torch.Te
         return torch.stack([h[:, frames] for h in states], dim=1).float().cpu()
 
 
+def _equal_length_batches(lengths, batch_size: int):
+    """Indices into `lengths` in batches of at most `batch_size` equal lengths (lengths in order of
+    first appearance): windows of one batch need no padding, which base models' group norm forbids."""
+    by_length: dict[int, list[int]] = {}
+    for i, length in enumerate(lengths):
+        by_length.setdefault(int(length), []).append(i)
+    for indices in by_length.values():
+        for b in range(0, len(indices), batch_size):
+            yield indices[b : b + batch_size]
+
+
 def _empty(model, n_steps: int) -> np.ndarray:
     return np.empty((model.config.num_hidden_layers + 1, n_steps, model.config.hidden_size), dtype=np.float32)
 
@@ -101,17 +112,12 @@ def reference_features(
     ends = step_ends(len(audio), scheme.step)
     starts = np.maximum(0, ends - to_samples(scheme.context))
     features = _empty(model, len(ends))
-    by_length: dict[int, list[int]] = {}
-    for i, length in enumerate(ends - starts):
-        by_length.setdefault(int(length), []).append(i)
     with tqdm(total=len(ends), desc=desc, unit="step", disable=not progress, leave=False) as bar:
-        for steps in by_length.values():
-            for b in range(0, len(steps), scheme.batch_size):
-                batch = steps[b : b + scheme.batch_size]
-                windows = np.stack([audio[starts[i] : ends[i]] for i in batch])
-                last = _run(model, windows, scheme.bf16, frames=slice(-1, None))[:, :, -1]  # (batch, layers, hidden)
-                features[:, batch] = last.transpose(0, 1).numpy()
-                bar.update(len(batch))
+        for batch in _equal_length_batches(ends - starts, scheme.batch_size):
+            windows = np.stack([audio[starts[i] : ends[i]] for i in batch])
+            last = _run(model, windows, scheme.bf16, frames=slice(-1, None))[:, :, -1]  # (batch, layers, hidden)
+            features[:, batch] = last.transpose(0, 1).numpy()
+            bar.update(len(batch))
     return ends / SAMPLE_RATE, features
 
 
@@ -199,18 +205,14 @@ def fast_features(
     features = _empty(model, len(ends))
     plan = fast_windows(len(audio), scheme)
     cnn = fast_cnn(model, audio, plan)
-    by_length: dict[int, list] = {}
-    for window in plan:
-        by_length.setdefault(window[1] - window[0], []).append(window)
     with tqdm(total=len(plan), desc=desc, unit="window", disable=not progress, leave=False) as bar:
-        for group in by_length.values():
-            for b in range(0, len(group), scheme.batch_size):
-                batch = group[b : b + scheme.batch_size]
-                inputs = [cnn[:, start // HOP : (end - RECEPTIVE_FIELD) // HOP + 1] for start, end, _, _ in batch]
-                kept = _run_on_cnn(model, torch.stack(inputs), scheme.bf16, [frames for *_, frames in batch])
-                for (_, _, steps, _), states in zip(batch, kept):
-                    features[:, steps] = states
-                bar.update(len(batch))
+        for indices in _equal_length_batches([end - start for start, end, _, _ in plan], scheme.batch_size):
+            batch = [plan[i] for i in indices]
+            inputs = [cnn[:, start // HOP : (end - RECEPTIVE_FIELD) // HOP + 1] for start, end, _, _ in batch]
+            kept = _run_on_cnn(model, torch.stack(inputs), scheme.bf16, [frames for *_, frames in batch])
+            for (_, _, steps, _), states in zip(batch, kept):
+                features[:, steps] = states
+            bar.update(len(batch))
     return ends / SAMPLE_RATE, features
 
 
