@@ -37,6 +37,16 @@ def sim_dataset(tmp_path_factory):
     return simulate_dataset(tmp_path_factory.mktemp("sim_ds003020"), **SIM_DATASET_SETTINGS)
 
 
+@pytest.fixture(scope="session")
+def sim_dataset_paper_names(tmp_path_factory):
+    """sim_dataset's settings, its training stories named as four of ds003020's sessions 1-5
+    (the paper's split, split.stories: paper, finds them; it warns of the 21 others)."""
+    from braintune.synthetic.fmri import simulate_dataset
+
+    names = ["alternateithicatom", "avatar", "legacy", "souls"]
+    return simulate_dataset(tmp_path_factory.mktemp("sim_paper_names"), **SIM_DATASET_SETTINGS, story_names=names)
+
+
 TIMIT_SETTINGS = dict(train_speakers=8, test_speakers=4, sx_per_speaker=3, si_per_speaker=2, sx_readers=3, seed=0)
 COMMANDS_SETTINGS = dict(speakers=6, validation_speakers=1, test_speakers=1, seed=0)
 
@@ -94,6 +104,23 @@ def write_real_layout(root, participants=("UTS01", "UTS02"), stories=("storya", 
                     f["data"] = rng.standard_normal((10, n_voxels)).astype(np.float32)
         (der / "rois" / f"{p}.json").write_text(json.dumps({"A1": [0, 1, 2], "PGi": [3, 4, 5]}))
     return root
+
+# another valid value of every AlignSettings field (tests that each result-changing one reaches the keys)
+OTHER_ALIGN_VALUES = {"protocol": "authors", "alphas": [1.0, 10.0], "ceiling_threshold": 0.1, "n_folds": 3,
+                      "delays": [1, 2, 3], "voxel_batch": 7, "backend": "numpy"}
+
+
+def write_fake_outputs(cell, folder):
+    """What a finished cell of cell.stage leaves in its folder (a stand-in backbone file, a
+    one-row table), for tests that replace the stage runners."""
+    from braintune.study.stages import STAGE_TABLE
+
+    for name in STAGE_TABLE[cell.stage].outputs:
+        if name == "table.csv":
+            (folder / name).write_text(f"model,variant,value\n{cell.model},x,1\n")
+        else:
+            (folder / name).mkdir(exist_ok=True)
+            (folder / name / "config.json").write_text("{}")
 
 
 @pytest.fixture

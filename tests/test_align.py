@@ -12,10 +12,11 @@ import braintune.features
 from braintune.alignment.run import align_participant, layer_path, load_layer_arrays, load_training_responses
 from braintune.alignment.settings import AlignSettings
 from braintune.cli import main
-from braintune.data.ds003020 import Dataset, resolve_split
+from braintune.data.ds003020 import Dataset, StorySplit, resolve_split
 from braintune.encoding import TABLE_COLUMNS
 from braintune.errors import ConfigError, DataError
 from braintune.features import Scheme
+from conftest import OTHER_ALIGN_VALUES
 
 TEST = "wheretheressmoke"
 N_FEATURES = 12
@@ -206,6 +207,68 @@ def test_a_changed_response_file_is_refitted(small, tmp_path, monkeypatch):
         f["data"][...] = np.random.default_rng(5).standard_normal(f["data"].shape)
     assert main(argv) == 0
     assert not np.array_equal(load_layer_arrays(npz)["r"], before)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "other voxel count"])
+def test_a_damaged_voxel_cache_is_refitted_to_the_same_numbers(small, tmp_path, monkeypatch, damage):
+    """Guards against a rerun that dies on (or reuses) a damaged layer npz: it is refitted."""
+    root, features = small
+    fake_features(monkeypatch, three_layers(features), [])
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    table = pd.read_csv(tmp_path / "alignment.csv")
+    npz = layer_path(tmp_path, "tiny-wav2vec2", "UTS01", 1)
+    whole = npz.read_bytes()
+    if damage == "other voxel count":  # the right key, but not this participant's voxels
+        with np.load(npz) as z:
+            arrays = {k: z[k][:-1] if k != "fit_key" else z[k] for k in z.files}
+        np.savez(npz, **arrays)
+    else:
+        npz.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"")
+    assert main(argv) == 0
+    assert npz.read_bytes() == whole
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "alignment.csv"), table)
+
+
+def test_too_few_training_stories_for_the_folds_is_one_line_before_any_extraction(small, tmp_path, monkeypatch, capsys):
+    """Guards against n_folds silently reduced to the number of stories (the recorded setting
+    then lies) and against one training story ending in a ValueError traceback."""
+    root, features = small
+    calls = []
+    fake_features(monkeypatch, three_layers(features), calls)
+    argv = ["align", "--data", str(root), "--model", "tiny:wav2vec2", "--subjects", "UTS01", "--layers", "1"]
+    for extra, has in ((["--n-folds", "7"], "6 (story0, story1, story2, story3, ...)"),
+                       (["--train-stories", "story3"], "1 (story3)")):
+        assert main([*argv, "--out", str(tmp_path / "o"), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "n_folds: " in err and f"UTS01 has {has}" in err, err
+    assert calls == [] and not (tmp_path / "o" / "voxels").exists()
+    with pytest.raises(ConfigError, match="5 leave-stories-out folds need at least 5 training stories"):
+        two = StorySplit(train=["story0", "story1"], validation="stagefright", test=TEST)
+        align_mod.align_model(Dataset(root), "tiny:wav2vec2", "UTS01", two, tmp_path, tag="m", cache_dir=tmp_path)
+    # as many folds as stories, or the authors' row-chunk folds on one story, run
+    assert main([*argv, "--out", str(tmp_path / "six"), "--n-folds", "6"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "one"), "--train-stories", "story3", "--protocol", "authors"]) == 0
+
+
+def test_every_result_changing_align_setting_changes_the_fit_key(small):
+    """Guards against stale voxel arrays: a setting that changes the fit (delays included) must
+    change the key they are stored under; speed, memory and the threshold (applied afterwards) do not."""
+    import dataclasses
+
+    assert set(OTHER_ALIGN_VALUES) == {f.name for f in dataclasses.fields(AlignSettings)}
+    root, _ = small
+    dataset, split = Dataset(root), split_of(root)
+
+    def key(**changes):
+        return align_mod.fit_key(dataset, "UTS01", split, "tiny:wav2vec2", Scheme(), AlignSettings(**changes))
+
+    neutral = {*AlignSettings.RESULT_NEUTRAL, *AlignSettings.FIT_NEUTRAL}
+    changed = {name for name, value in OTHER_ALIGN_VALUES.items() if key(**{name: value}) != key()}
+    assert changed == set(OTHER_ALIGN_VALUES) - neutral == {"protocol", "alphas", "n_folds", "delays"}
+    assert key(delays=[4, 3, 2, 1]) != key() and key(delays=[0, 1, 2, 3, 4]) != key()
+    # the authors' protocol has no story folds: n_folds does not reach its fit
+    assert key(protocol="authors", n_folds=3) == key(protocol="authors")
 
 
 def test_participant_without_repeats_is_a_clear_error(tmp_path, monkeypatch, capsys):

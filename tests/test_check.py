@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from conftest import write_commands_layout, write_real_layout, write_timit_layout
+from conftest import write_commands_layout, write_fake_outputs, write_real_layout, write_timit_layout
 
 from braintune.cli import main
 from braintune.data import timit
@@ -217,6 +217,8 @@ TIMIT_BREAKAGES = {
     "truncated WAV": (lambda root: _cut(_first_utterance(root).path("WAV"), 1024 + 2 * 4000),
                       ".WAV", "truncated: its header declares \\d+ samples, the file holds 4000"),
     "no TRAIN folder": (lambda root: (root / "TRAIN").rename(root / "TRAIN.old"), "", "no TRAIN folder"),
+    "WAV without its PHN": (lambda root: _first_utterance(root).path("PHN").unlink(),
+                            ".PHN", "missing beside SA1.WAV; TIMIT has a .PHN for every .WAV"),
 }
 
 
@@ -233,6 +235,22 @@ def test_each_broken_timit_copy_is_flagged_naming_the_file(name, standin_timit, 
         assert len(found.errors) == 1 and re.match(re.escape(file) + ": .*" + problem, found.errors[0].message), \
             [str(e) for e in found.errors]
     with pytest.raises(DataError, match=re.escape(file) + ": .*" + problem):
+        require_study_data(None, {}, rois=False, timit_root=root, progress=False)
+
+
+def test_every_wav_without_its_phn_is_an_error_as_the_reader_says(tmp_path):
+    """Guards against the check calling "left out" what the reader refuses: each .WAV without its
+    .PHN is one error, in the reader's words, and the other utterances are still checked."""
+    root = write_timit_layout(tmp_path / "timit")
+    train, test = root / "TRAIN" / "DR1" / "FAKS0", root / "TEST" / "DR1" / "MDAB0"
+    (train / "SA1.PHN").unlink()
+    (test / "SA1.PHN").unlink()
+    found = check_data(timit_root=root, progress=False)
+    assert [str(p) for p in found.problems] == [
+        f"error: {train / 'SA1.PHN'}: missing beside SA1.WAV; TIMIT has a .PHN for every .WAV: is the copy complete?",
+        f"error: {test / 'SA1.PHN'}: missing beside SA1.WAV; TIMIT has a .PHN for every .WAV: is the copy complete?"]
+    assert found.corpora["timit"]["splits"]["train"]["utterances"] == 1
+    with pytest.raises(DataError, match=re.escape(f"{train / 'SA1.PHN'}: missing beside SA1.WAV; ") + r".*\(and 1 more"):
         require_study_data(None, {}, rois=False, timit_root=root, progress=False)
 
 
@@ -285,7 +303,12 @@ def test_check_exits_1_and_prints_one_line_per_problem(sim_dataset, tmp_path, ca
 def broken_study(sim_dataset, standin_timit, standin_commands, tmp_path, monkeypatch):
     """A study config on copies of the simulated data; the runners record calls instead of running."""
     ran = []
-    monkeypatch.setattr(runner, "RUNNERS", {s: (lambda cell, *a: ran.append(cell)) for s in runner.RUNNERS})
+
+    def record(cell, cfg, run_dir, folder):
+        ran.append(cell)
+        write_fake_outputs(cell, folder)
+
+    monkeypatch.setattr(runner, "RUNNERS", {s: record for s in runner.RUNNERS})
     copies = {"fmri": _copy(sim_dataset, tmp_path / "ds"), "timit": _copy(standin_timit, tmp_path / "timit"),
               "speech_commands": _copy(standin_commands, tmp_path / "sc")}
     config = {"name": "broken", "out": str(tmp_path / "run"), "models": ["tiny:wav2vec2"],
@@ -337,14 +360,14 @@ def test_corpora_written_by_hand(tmp_path):
     """Small corpora in the real layouts pass; what the readers skip or lack is a warning naming it."""
     root = write_timit_layout(tmp_path / "timit")
     shutil.copy(root / "TRAIN" / "DR1" / "FAKS0" / "SA1.WAV", root / "TRAIN" / "DR1" / "FAKS0" / "SA1.WAV.wav")
-    (root / "TRAIN" / "DR2" / "MABC0" / "SA1.PHN").unlink()
+    (root / "TRAIN" / "DR2" / "MABC0" / "SA1.WAV").unlink()
     (root / "TEST" / "DR1" / "MDAB0" / "SA1.WRD").unlink()
     sc = write_commands_layout(tmp_path / "sc")
     found = check_data(timit_root=root, speech_commands_root=sc, progress=False)
     assert found.errors == []
     assert [str(w) for w in found.warnings] == [
         f"warning: {root / 'TEST' / 'DR1' / 'MDAB0' / 'SA1'}.WRD: missing (TIMIT utterance TEST/DR1/MDAB0/SA1)",
-        f"warning: {root / 'TRAIN' / 'DR2' / 'MABC0' / 'SA1.WAV'}: no .PHN beside it: the utterance is left out",
+        f"warning: {root / 'TRAIN' / 'DR2' / 'MABC0' / 'SA1.PHN'}: no .WAV beside it: the utterance is left out",
         f"warning: {sc}: no clips of 33 of the 35 words: backward, bed, bird, cat, dog ...",
     ]
     assert found.corpora["timit"]["splits"]["train"] == {"utterances": 1, "speakers": 1, "core_test_speakers": 0}

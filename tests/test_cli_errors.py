@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from braintune import io
-from braintune.cli import main
+from braintune.cli import main, one_line
 
 
 def _one_line(capsys) -> str:
@@ -43,6 +44,41 @@ def test_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch, capsys):
     assert "No space left on device" in _one_line(capsys)
     assert (tmp_path / "t.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.parquet"]  # no temporary left behind
+
+
+def test_only_a_full_disk_is_reported_as_one(tmp_path, monkeypatch):
+    """Guards against a full disk told as a bare torch error (or another error told as a full disk):
+    ENOSPC, or torch's short-write RuntimeError (no errno) with the folder's disk (almost) full, is
+    one line naming the target, the free space and what was written; the previous file stays and
+    no temporary remains. The same RuntimeError with room to spare is raised as it was."""
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"previous")
+    usage = shutil.disk_usage(tmp_path)
+    short_write = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    def failing(exc):
+        def write(tmp):
+            tmp.write_bytes(b"partial")
+            raise exc
+        return write
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10**12))
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        io.write_atomic_with(target, failing(short_write))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=0))
+    with pytest.raises(ValueError, match="not about space"):
+        io.write_atomic_with(target, failing(ValueError("not about space")))
+    with pytest.raises(OSError) as full:
+        io.write_atomic_with(target, failing(short_write))
+    assert full.value.errno == errno.ENOSPC and one_line(full.value) == (
+        f"{target}: No space left on device (the disk is full: 0 bytes free in {tmp_path}; the write stopped after "
+        "7 bytes); the previous state.pt is kept; free some space and rerun")
+    fresh = tmp_path / "table.csv"
+    with pytest.raises(OSError) as full:
+        io.write_atomic_with(fresh, failing(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "a temporary")))
+    assert one_line(full.value) == (f"{fresh}: No space left on device (the disk is full: 0 bytes free in {tmp_path}; "
+                                    "the write stopped after 7 bytes); free some space and rerun")
+    assert target.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
 def test_a_file_size_limit_is_one_line(tmp_path):

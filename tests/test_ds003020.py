@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 import h5py
 import numpy as np
@@ -241,6 +242,33 @@ def test_roi_names_and_groups():
     assert set(ROI_GROUPS["lateral_temporal"]) <= set(ROI_GROUPS["late_language"])
     assert set(ROI_GROUPS["ifg_mfg"]) <= set(ROI_GROUPS["late_language"])
     assert len(ROI_GROUPS["late_language"]) == 16
+
+
+
+@pytest.mark.parametrize("indices", [[True, 3], [False], [1.0, 2], [1.5], ["3"], [[1, 2], [3, 4]], [[1], [2, 3]],
+                                     [None], 3, True, None, {"0": 1}, [2**70]])
+def test_roi_indices_that_are_not_integers_name_the_file_and_area(folder, indices):
+    """Guards against JSON true (a bool, which numpy turns into 1), floats, strings or nested
+    lists read as voxel indices: each is a DataError naming the ROI file and the area."""
+    roi_file = folder / "derivative" / "rois" / "UTS01.json"
+    roi_file.write_text(json.dumps({"PGi": [5], "L_A1_ROI": indices}))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(roi_file))}: .*area 'L_A1_ROI': voxel ind"):
+        Dataset(folder).load_rois("UTS01")
+
+
+def test_primary_auditory_is_a_strict_subset_of_early_auditory(folder):
+    """Guards against ROI groups that drift from DESIGN.md: primary auditory (A1) lies inside early
+    auditory and is smaller, in the definitions and in the voxels a participant's ROI file gives."""
+    assert set(ROI_GROUPS["primary_auditory"]) == {"A1"}
+    assert set(ROI_GROUPS["early_auditory"]) == {"A1", "LBelt", "PBelt", "MBelt", "RI", "A4"}
+    assert set(ROI_GROUPS["primary_auditory"]) < set(ROI_GROUPS["early_auditory"])
+    roi_file = folder / "derivative" / "rois" / "UTS01.json"
+    roi_file.write_text(json.dumps({"L_A1_ROI": [0], "R_A1_ROI": [1], "L_LBelt_ROI": [1, 2], "R_PBelt": [3],
+                                    "MBelt": [4], "RI": [], "A4": [4], "PGi": [6]}))
+    ds = Dataset(folder)
+    groups = group_rois(ds.load_rois("UTS01"), ds.n_voxels("UTS01"), source=roi_file)
+    primary, early = set(groups["primary_auditory"].tolist()), set(groups["early_auditory"].tolist())
+    assert primary == {0, 1} and early == {0, 1, 2, 3, 4} and primary < early
 
 
 def test_textgrid_roundtrip_and_quirks(tmp_path):

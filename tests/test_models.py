@@ -3,6 +3,7 @@ import json
 import numpy as np
 
 import pytest
+import safetensors.torch
 import torch
 import transformers
 
@@ -140,6 +141,46 @@ def test_broken_model_folders_are_one_line_naming_the_folder(tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 32, "intermediate_size": 64}))
     with pytest.raises(ModelNotAvailable, match=r"m: cannot load the model"):
         load_encoder(folder)
+
+
+def _save_with_layers(model, folder, num_hidden_layers):
+    """Save `model` to `folder` with a config.json that claims `num_hidden_layers` blocks."""
+    model.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": num_hidden_layers}))
+    return folder
+
+
+def test_weights_that_do_not_fit_the_config_are_an_error_naming_the_folder_and_the_keys(tmp_path, caplog):
+    """Guards against a model folder loading as a partly random model: a weight missing from the
+    checkpoint or an unexpected one of the encoder's modules is ModelNotAvailable; the heads of a
+    pretraining or CTC checkpoint and a missing mask embedding (used only while training) are not."""
+    tiny = load_encoder("tiny:hubert")
+    with pytest.raises(ModelNotAvailable) as err:
+        load_encoder(_save_with_layers(tiny, tmp_path / "deeper", 3))
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'deeper'}: cannot load the model") and "\n" not in message
+    assert "16 missing: encoder.layers.2.attention.k_proj.bias, encoder.layers.2.attention.k_proj.weight, " in message
+    with pytest.raises(ModelNotAvailable, match=r"shallower: .*16 unexpected: encoder\.layers\.1\.attention"):
+        load_encoder(_save_with_layers(tiny, tmp_path / "shallower", 1))
+
+    torch.manual_seed(0)
+    for head_model in (transformers.Wav2Vec2ForPreTraining(tiny_config("wav2vec2")),
+                       transformers.Wav2Vec2ForCTC(tiny_config("wav2vec2"))):
+        folder = tmp_path / type(head_model).__name__
+        head_model.save_pretrained(folder)
+        assert model_identity(load_encoder(folder)) == model_identity(head_model.wav2vec2.eval())
+
+    folder = save_tiny_model(tmp_path / "no-mask-embedding", "hubert")
+    weights = safetensors.torch.load_file(folder / "model.safetensors")
+    del weights["masked_spec_embed"]
+    safetensors.torch.save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with caplog.at_level("WARNING", logger="braintune.models.encoders"):
+        loaded = load_encoder(folder)
+    assert "no masked_spec_embed" in caplog.text
+    x = _wave(8000)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(hidden_states(loaded, x), hidden_states(tiny, x), strict=True))
 
 
 def test_bfloat16_and_device():

@@ -7,6 +7,7 @@ import shlex
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import transformers
 
@@ -17,6 +18,7 @@ from braintune.data.speech_commands import WORDS as COMMAND_WORDS
 from braintune.errors import ConfigError, DataError, ModelNotAvailable
 from braintune.pretraining import (
     PretrainSettings,
+    build_model,
     load_corpus,
     mfcc_features,
     model_config,
@@ -24,6 +26,7 @@ from braintune.pretraining import (
     pretrain,
     span_mask,
 )
+from braintune.pretraining.recipe import PredictionHead, masked_prediction
 from braintune.synthetic import corpora, fmri, speech_corpus
 
 # a few steps of the recipe on a tiny corpus: 3 speakers of ~8 s, a 2-layer model, two iterations
@@ -160,11 +163,122 @@ def test_pretrain_bad_inputs_are_one_line_errors(tmp_path, capsys):
     short = tmp_path / "short"
     short.mkdir()
     for name in ("a.wav", "b.wav"):
-        import soundfile as sf
-
         sf.write(short / name, np.zeros(8000, np.float32), 16000)
     with pytest.raises(DataError, match="a.wav.*shorter than a training window"):
         load_corpus(short, PretrainSettings())
+
+
+def _write_noise(folder, names, seconds=1.2, seed=0):
+    """WAVs of seeded noise (16 kHz), each longer than TINY's 1 s window."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in names:
+        sf.write(folder / name, 0.1 * rng.standard_normal(round(seconds * 16000)).astype(np.float32), 16000)
+    return folder
+
+
+def _files(folder):
+    """Relative path -> bytes of every file under `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_pretrain_refuses_a_non_empty_folder_that_holds_no_run(tmp_path, monkeypatch, capsys):
+    """Guards against `--out` into an unrelated folder replacing its files and mixing its WAVs into
+    the generated corpus while run.json says "generated"; a new or empty folder, or one that holds
+    the same run, is still used."""
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the corpus was generated into a folder that holds no pretraining run")
+
+    monkeypatch.setattr(speech_corpus, "simulate_speech_corpus", no_generation)
+    mine = _write_noise(tmp_path / "mine" / "corpus", ["old.wav"]).parent
+    (mine / "model").mkdir()
+    (mine / "model" / "weights.bin").write_bytes(b"mine")
+    (mine / "notes.txt").write_text("my notes")
+    before = _files(mine)
+    assert main(["pretrain", "--out", str(mine), "--no-probes", *_flags(TINY)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"braintune pretrain: error: {mine}: folder is not empty and holds no pretraining run "
+                   "(no run.json); use a new or empty --out")
+    recordings = _write_noise(tmp_path / "recordings", ["a.wav", "b.wav"])
+    with pytest.raises(ConfigError, match="holds no pretraining run"):
+        pretrain(mine, TINY, corpus=recordings, probes=False, progress=False)
+    assert _files(mine) == before
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="at least two audio files"):  # a corpus that does not load binds nothing
+        pretrain(empty, TINY, corpus=tmp_path / "mine" / "model", probes=False, progress=False)
+    for _ in range(2):  # claimed by this run, then resumed by the same command
+        pretrain(empty, TINY, corpus=recordings, probes=False, stop_after_epoch=0, progress=False)
+    run = json.loads((empty / "run.json").read_text())
+    assert run["corpus"] == str(recordings) and sorted(run["recordings"]) == ["a.wav", "b.wav"]
+    with pytest.raises(ConfigError, match=r"run.json: the run in this folder has other settings \(epochs\)"):
+        pretrain(empty, dataclasses.replace(TINY, epochs=3), corpus=recordings, probes=False, progress=False)
+
+    (empty / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match="run.json: not the record of a pretraining run"):
+        pretrain(empty, TINY, corpus=recordings, probes=False, progress=False)
+
+
+def test_pretraining_loss_is_the_cross_entropy_of_exactly_the_masked_frames():
+    """Guards against a loss (or its tally) that counts unmasked frames, or masks other frames than
+    the model saw masked: float64, frames counted here, cross-entropy computed here in numpy."""
+    settings = TINY
+    model = build_model(settings).double().eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        head = PredictionHead(settings.hidden_size, settings.final_dim, settings.clusters, settings.temperature).double()
+    rng = np.random.default_rng(0)
+    waves = torch.from_numpy(rng.standard_normal((3, settings.window_samples)))
+    labels = torch.from_numpy(rng.integers(0, settings.clusters, (3, settings.window_frames)))
+    mask = torch.from_numpy(span_mask(3, settings.window_frames, 0.1, 5, rng))
+    masked_frames = [(b, t) for b in range(3) for t in range(settings.window_frames) if mask[b, t]]
+    unmasked_frames = [(b, t) for b in range(3) for t in range(settings.window_frames) if not mask[b, t]]
+    assert masked_frames and unmasked_frames
+
+    seen = {}
+    model.encoder.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.update(encoder_input=args[0] if args else kwargs["hidden_states"]),
+        with_kwargs=True)
+    nudge = {}  # frame -> added to the model's last hidden state there
+
+    def last_hidden_state_hook(module, args, kwargs, output):
+        for (b, t), value in nudge.items():
+            output.last_hidden_state[b, t] += value
+        seen["last"] = output.last_hidden_state.clone()
+
+    model.register_forward_hook(last_hidden_state_hook, with_kwargs=True)
+
+    def cross_entropy(frames):
+        """Per-frame cross-entropy of the last forward pass, in numpy float64."""
+        w, bias = head.project.weight.detach().numpy(), head.project.bias.detach().numpy()
+        embeddings = head.embeddings.detach().numpy()
+        embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+        out = []
+        for b, t in frames:
+            projected = w @ seen["last"][b, t].numpy() + bias
+            logits = embeddings @ (projected / np.linalg.norm(projected)) / settings.temperature
+            out.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[labels[b, t]])
+        return np.array(out)
+
+    with torch.no_grad():
+        loss, tally = masked_prediction(model, head, waves, labels, mask)
+        masked_only = cross_entropy(masked_frames)
+        assert torch.equal((seen["encoder_input"] == model.masked_spec_embed).all(dim=-1), mask)
+        assert loss.dtype == torch.float64 and tally[2] == len(masked_frames) and tally[4] == len(unmasked_frames)
+        np.testing.assert_allclose([loss.item(), tally[0].item()], [masked_only.mean(), masked_only.sum()], rtol=1e-12)
+        unmasked = cross_entropy(unmasked_frames)
+        assert abs(unmasked.mean() - masked_only.mean()) > 1e-3  # counting the other frames would show
+        weighted, _ = masked_prediction(model, head, waves, labels, mask, unmasked_weight=0.5)
+        np.testing.assert_allclose(weighted.item(), masked_only.mean() + 0.5 * unmasked.mean(), rtol=1e-12)
+
+        nudge[unmasked_frames[len(unmasked_frames) // 2]] = 5.0  # another output at an unmasked frame
+        changed, changed_tally = masked_prediction(model, head, waves, labels, mask)
+        assert torch.equal(changed, loss) and torch.equal(changed_tally[:3], tally[:3])
+        assert masked_prediction(model, head, waves, labels, mask, unmasked_weight=0.5)[0] != weighted
+        nudge.clear()
+        nudge[masked_frames[len(masked_frames) // 2]] = 5.0  # and at a masked frame
+        assert masked_prediction(model, head, waves, labels, mask)[0] != loss
 
 
 # ---- the shipped checkpoint ------------------------------------------------------------------------

@@ -43,9 +43,10 @@ def doc_commands() -> list[list[str]]:
 
 
 @pytest.fixture
-def data_paths(sim_dataset, standin_timit, standin_commands, tmp_path):
-    """The documentation's placeholder folders -> the simulated stand-ins in the same layouts."""
-    return {"/data/ds003020": str(sim_dataset), "/data/timit": str(standin_timit),
+def data_paths(sim_dataset_paper_names, standin_timit, standin_commands, tmp_path):
+    """The documentation's placeholder folders -> the simulated stand-ins in the same layouts
+    (ds003020's story names: configs/lebel2024.yaml trains on the paper's list)."""
+    return {"/data/ds003020": str(sim_dataset_paper_names), "/data/timit": str(standin_timit),
             "/data/speech_commands_v0.02": str(standin_commands), "runs/cluster-check": str(tmp_path / "check")}
 
 

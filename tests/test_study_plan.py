@@ -11,7 +11,7 @@ from braintune.errors import ConfigError
 from braintune.study import runner
 from braintune.study.config import DEFAULT_STAGES, STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
-from conftest import write_commands_layout, write_real_layout, write_timit_layout
+from conftest import OTHER_ALIGN_VALUES, write_commands_layout, write_fake_outputs, write_real_layout, write_timit_layout
 
 
 def config(tmp_path, *overrides):
@@ -24,6 +24,7 @@ def config(tmp_path, *overrides):
         for corpus in ("timit", "sc"):
             (tmp_path / corpus / "file.txt").write_text(corpus)
     raw = {"models": ["tiny:wav2vec2", "tiny:hubert"], "participants": ["UTS01", "UTS02"], "out": str(tmp_path / "run"),
+           "align": {"n_folds": 3},  # the three training stories
            "data": {"fmri": str(fmri), "timit": str(tmp_path / "timit"), "speech_commands": str(tmp_path / "sc")}}
     return load_config(raw=raw, overrides=list(overrides))
 
@@ -179,6 +180,18 @@ def test_a_changed_setting_changes_only_the_keys_it_reaches(tmp_path):
     assert changed("executor.name=slurm") == set()
 
 
+def test_every_result_changing_align_setting_changes_the_align_cells_keys(tmp_path):
+    """Guards against a reused align cell computed with other settings (delays included)."""
+    from braintune.alignment.settings import AlignSettings
+
+    assert set(OTHER_ALIGN_VALUES) == {f.name for f in dataclasses.fields(AlignSettings)}
+    before = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path))}
+    for name, value in {**OTHER_ALIGN_VALUES, "n_folds": 2}.items():  # config() sets n_folds 3
+        after = {(c.stage, c.model, c.participant): c.key for c in plan_cells(config(tmp_path, f"align.{name}={value}"))}
+        changed = {k[0] for k in before if before[k] != after[k]}
+        assert changed == (set() if name in AlignSettings.RESULT_NEUTRAL else {"align_pretrained", "align_tuned"}), name
+
+
 def test_edited_data_files_rerun_exactly_the_cells_that_read_them(tmp_path):
     """Guards against stale results: keys cover the content of the files each cell reads."""
     import h5py
@@ -209,8 +222,7 @@ def test_runner_reuses_finished_cells_and_recomputes_changed_ones(tmp_path, monk
 
     def fake(cell, cfg, run_dir, folder):
         calls.append((cell.stage, cell.model, cell.participant))
-        if cell.stage != "tune":
-            (folder / "table.csv").write_text("model,variant,value\n%s,x,1\n" % cell.model)
+        write_fake_outputs(cell, folder)
 
     monkeypatch.setattr(runner, "RUNNERS", {s: fake for s in runner.RUNNERS})
     cfg = config(tmp_path, "stages=[tune, align_pretrained, align_tuned, probe_pretrained, probe_tuned]")
@@ -226,7 +238,7 @@ def test_runner_reuses_finished_cells_and_recomputes_changed_ones(tmp_path, monk
 
     calls.clear()
     runner.run_study(config(tmp_path, "stages=[tune, align_pretrained, align_tuned, probe_pretrained, probe_tuned]",
-                            "align.n_folds=3"))
+                            "align.n_folds=2"))
     assert sorted({c[0] for c in calls}) == ["align_pretrained", "align_tuned"] and len(calls) == 8
 
 
@@ -244,11 +256,65 @@ def test_a_failed_cell_is_not_marked_done(tmp_path, monkeypatch):
 
 
 def test_done_marker_holds_the_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "RUNNERS", {s: (lambda *a: None) for s in runner.RUNNERS})
+    monkeypatch.setattr(runner, "RUNNERS", {s: (lambda cell, cfg, run, folder: write_fake_outputs(cell, folder))
+                                            for s in runner.RUNNERS})
     cfg = config(tmp_path, "stages=[probe_pretrained]")
     runner.run_study(cfg)
     cell = plan_cells(cfg)[0]
     assert json.loads((cell.folder(tmp_path / "run") / "done.json").read_text())["key"] == cell.key
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "deleted", "marker without outputs"])
+def test_a_finished_cell_with_damaged_outputs_runs_again(tmp_path, monkeypatch, caplog, damage):
+    """Guards against a truncated table.csv reused as "cached" and a study table that shrinks."""
+    calls = []
+
+    def fake(cell, cfg, run_dir, folder):
+        calls.append(cell.stage)
+        write_fake_outputs(cell, folder)
+        if cell.stage == "align_pretrained":  # a table of many rows, as a real cell's
+            (folder / "table.csv").write_text("model,variant,value\n" + "".join(f"{cell.model},x,{i}\n" for i in range(50)))
+
+    monkeypatch.setattr(runner, "RUNNERS", {s: fake for s in runner.RUNNERS})
+    cfg = config(tmp_path, "stages=[tune, align_pretrained, align_tuned]")
+    run_dir = runner.run_study(cfg)
+    whole = (run_dir / "tables" / "alignment.csv").read_text()
+    cell = next(c for c in plan_cells(cfg) if c.stage == "align_pretrained")
+    table, marker = cell.folder(run_dir) / "table.csv", cell.folder(run_dir) / "done.json"
+    if damage == "truncated":
+        table.write_bytes(table.read_bytes()[:200])
+    elif damage == "edited":  # same size, other numbers
+        table.write_text(table.read_text().replace(",1\n", ",7\n"))
+    elif damage == "deleted":
+        table.unlink()
+    else:  # a marker written before markers recorded the outputs
+        record = json.loads(marker.read_text())
+        del record["outputs"]
+        marker.write_text(json.dumps(record))
+    calls.clear()
+    runner.run_study(cfg)
+    assert calls == ["align_pretrained"]
+    assert (run_dir / "tables" / "alignment.csv").read_text() == whole
+    assert any("align_pretrained" in r.message and "running it again" in r.message for r in caplog.records)
+    # a damaged backbone of a tune cell is caught too (a file under an output folder)
+    tune = next(c for c in plan_cells(cfg) if c.stage == "tune")
+    (tune.folder(run_dir) / "backbone" / "config.json").write_text("{ ")
+    assert not runner.is_done(tune, run_dir) and runner.is_done(cell, run_dir)
+
+
+def test_a_cell_that_leaves_no_output_is_not_done(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "RUNNERS", {s: (lambda *a: None) for s in runner.RUNNERS})
+    cfg = config(tmp_path, "stages=[probe_pretrained]")
+    with pytest.raises(RuntimeError, match="table.csv: the probe_pretrained stage finished without writing it"):
+        runner.run_study(cfg)
+    assert not runner.is_done(plan_cells(cfg)[0], tmp_path / "run")
+
+
+def test_too_many_folds_for_the_stories_stops_the_study_before_it_starts(tmp_path):
+    """Guards against n_folds larger than the training stories being recorded but silently reduced."""
+    with pytest.raises(ConfigError, match="align.n_folds: 4 .* but UTS01 has 3 .storya, storyb, storyc."):
+        runner.run_study(config(tmp_path, "align.n_folds=4"))
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("name, stages", [("demo", STAGES), ("lebel2024", DEFAULT_STAGES)])
@@ -303,10 +369,10 @@ def test_demo_data_is_reused_only_when_made_by_the_same_settings(tmp_path):
     assert calls == [1, 2, 2]
 
 
-# The 27 stories every ds003020 participant heard: sessions 1-5 of HuthLab/deep-fMRI-dataset's
-# sess_to_story.json (26 training stories, "wheretheressmoke" in every session), minus
-# "stagefright" which the simulator adds as the validation story.
-SHARED_STORIES = [
+# ds003020's sessions 1-5 (HuthLab/deep-fMRI-dataset's sess_to_story.json, written out here
+# independently of the package's list), less "stagefright" which the simulator adds as the
+# validation story and "wheretheressmoke", its test story.
+SESSION_STORIES = [
     "alternateithicatom", "souls", "avatar", "legacy", "odetostepfather", "undertheinfluence", "howtodraw",
     "myfirstdaywiththeyankees", "naked", "life", "tildeath", "fromboyhoodtofatherhood", "sloth", "exorcism",
     "haveyoumethimyet", "adollshouse", "inamoment", "theclosetthatateeverything", "adventuresinsayingyes", "buck",
@@ -323,30 +389,50 @@ def real_names(tmp_path_factory):
     extra = ["penpal", "food"]
     unheard = {f"UTS0{i}": extra for i in range(4, 9)}
     unheard["UTS04"] = [*extra, "life"]
-    return simulate_dataset(tmp_path_factory.mktemp("real_names"), n_participants=8, story_names=SHARED_STORIES + extra,
+    return simulate_dataset(tmp_path_factory.mktemp("real_names"), n_participants=8, story_names=SESSION_STORIES + extra,
                             story_seconds=(30, 30), n_repeats=2, n_voxels=60, unheard=unheard)
 
 
-def test_lebel2024_resolves_to_the_papers_split_on_the_real_story_names(real_names, tmp_path):
-    """The paper trains on the stories every participant heard, minus wheretheressmoke (test) and
-    stagefright (validation): 25 when all share the 27; 24 where UTS04 lacks "life"."""
-    import numpy as np
-
+def test_lebel2024_trains_everyone_on_the_papers_stories_whoever_else_is_in_the_study(real_names, tmp_path, caplog):
+    """The paper trains on ds003020's sessions 1-5 minus wheretheressmoke (test) and stagefright
+    (validation): 25 stories; UTS04, lacking "life", on the other 24, with a warning naming the file.
+    Guards against a split that depends on who else is in the study (the 'shared' split does)."""
+    from braintune.data.check import check_data
+    from braintune.data.ds003020 import SplitSettings
     from braintune.demo import packaged_config
     from braintune.study.plan import study_inputs
 
     data = [f"data.fmri={real_names}", f"data.timit={tmp_path}", f"data.speech_commands={tmp_path}"]
     cfg = load_config(packaged_config("lebel2024"), data)
+    assert cfg.split.stories == "paper"
     splits = study_inputs(cfg).splits
-    assert sorted(splits) == [f"UTS0{i}" for i in range(1, 9)]
-    assert {tuple(s.train) for s in splits.values()} == {tuple(sorted(set(SHARED_STORIES) - {"life"}))}
+    paper = sorted(SESSION_STORIES)
+    assert len(paper) == 25 and sorted(splits) == [f"UTS0{i}" for i in range(1, 9)]
+    assert {p: s.train for p, s in splits.items() if p != "UTS04"} == {f"UTS0{i}": paper for i in (1, 2, 3, 5, 6, 7, 8)}
+    assert splits["UTS04"].train == [s for s in paper if s != "life"]
     assert all((s.validation, s.test) == ("stagefright", "wheretheressmoke") for s in splits.values())
-    resolved = cfg.split.resolved(splits)
-    assert len(resolved.train_stories) == 24 and "penpal" not in resolved.train_stories
-    without_uts04 = load_config(packaged_config("lebel2024"), data + ["participants=[UTS01, UTS02, UTS03, UTS05]"])
-    paper = study_inputs(without_uts04).splits
-    assert {tuple(s.train) for s in paper.values()} == {tuple(sorted(SHARED_STORIES))} and len(SHARED_STORIES) == 25
-    # UTS01 alone heard 27 + 2: "all" of its stories, not the paper's split
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [f"{real_names}/derivative/preprocessed_data/UTS04/life.hf5: missing; UTS04 trains on 24 of the "
+                      "paper's 25 stories, without life"]
+    # the same lists whoever else is in the study; "shared" would follow the group
+    for group in (["UTS01"], ["UTS01", "UTS05"], ["UTS04", "UTS05"]):
+        alone = study_inputs(load_config(packaged_config("lebel2024"), data + [f"participants={group}"])).splits
+        assert all(alone[p].train == splits[p].train for p in group), group
+    shared = study_inputs(load_config(packaged_config("lebel2024"), data + ["split.stories=shared"])).splits
+    assert shared["UTS01"].train == splits["UTS04"].train  # UTS04's gap drops "life" for everyone
     alone = load_config(packaged_config("lebel2024"), data + ["participants=[UTS01]", "split.stories=all"])
     assert len(study_inputs(alone).splits["UTS01"].train) == 27
-    assert cfg.align.protocol == "authors" and np.isclose(min(cfg.align.alphas), 1e2) and np.isclose(max(cfg.align.alphas), 1e8)
+    resolved = cfg.split.resolved(splits)  # what RUN/config.yaml records: each participant's list
+    assert resolved.train_stories["UTS01"] == paper and resolved.train_stories["UTS04"] == splits["UTS04"].train
+    # `braintune check --stories paper` reports UTS04's gap as a warning, nothing as an error
+    found = check_data(real_names, split=SplitSettings(stories="paper"), progress=False)
+    assert [q.message for q in found.warnings if "paper" in q.message] == warned[:1]
+    assert not found.errors
+
+
+def test_the_paper_split_on_other_story_names_is_one_clear_error(real_layout):
+    from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
+    from braintune.errors import DataError
+
+    with pytest.raises(DataError, match="UTS01: none of the paper's 25 training stories .ds003020 sessions 1-5"):
+        resolve_split(Dataset(real_layout), ["UTS01"], SplitSettings(stories="paper"))

@@ -1,5 +1,6 @@
 """TIMIT reader and the TIMIT-layout stand-in generator."""
 
+import re
 import shutil
 from collections import Counter, defaultdict
 
@@ -80,6 +81,23 @@ def test_bad_label_files_are_rejected_naming_the_file(tmp_path):
         timit.read_phones(u3)
     with pytest.raises(DataError, match="no TEST folder"):
         timit.list_utterances(tmp_path, "test")
+
+
+def test_a_wav_without_its_phn_is_an_error_naming_the_first_and_the_count(tmp_path):
+    """Guards against a damaged copy silently losing utterances: TIMIT has a .PHN for every .WAV,
+    so a .WAV without one is a DataError naming the first missing .PHN and how many lack theirs."""
+    spk = tmp_path / "TRAIN" / "DR1" / "MABC0"
+    for name in ("SA1", "SA2", "SI3", "SX4"):
+        _write_utterance(spk, name, 1000, "0 1000 h#\n")
+    shutil.copy(spk / "SA1.WAV", spk / "SA1.WAV.wav")  # a converted copy beside the original: not an utterance
+    assert [u.sentence for u in timit.list_utterances(tmp_path)] == ["SA1", "SA2", "SI3", "SX4"]
+    (spk / "SX4.PHN").unlink()
+    with pytest.raises(DataError, match=rf"^{re.escape(str(spk / 'SX4.PHN'))}: missing beside SX4.WAV; TIMIT has"):
+        timit.list_utterances(tmp_path)
+    (spk / "SA2.PHN").unlink()
+    with pytest.raises(DataError, match=rf"^{re.escape(str(spk / 'SA2.PHN'))}: missing beside SA2.WAV "
+                                        r"\(2 .WAV files lack their .PHN, this is the first\); TIMIT has a .PHN"):
+        timit.list_utterances(tmp_path)
 
 
 def test_standin_corpus_has_the_timit_structure(standin_timit):

@@ -77,6 +77,34 @@ def test_split_forward_equals_the_encoders_own():
             torch.testing.assert_close(net.last_hidden_state(net.cnn(x)), backbone(input_values=x).last_hidden_state, rtol=0, atol=0)
 
 
+def test_head_pools_the_last_layer_by_its_mean_over_frames():
+    """Guards against another pooling (sum, last or first frame, max) in the tuning head: in float64,
+    the prediction equals the linear head applied to an explicit mean over the frames of the
+    encoder's own last hidden state; permuting the frames leaves it unchanged, and adding 1 to one
+    frame moves it by exactly the head's weight row sums / frames (rounding: ~1e-15, effects: ~1e-2)."""
+    net = BrainTuner(load_encoder("tiny:wav2vec2").double(), 3).eval()
+    weight, bias = net.head.weight.detach().numpy(), net.head.bias.detach().numpy()
+    x = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        hidden = net.backbone(input_values=x).last_hidden_state.numpy()  # (batch, frames, hidden)
+        predicted = net(net.cnn(x)).numpy()
+    frames = hidden.shape[1]
+    assert frames > 1
+    np.testing.assert_allclose(predicted, hidden.sum(axis=1) / frames @ weight.T + bias, rtol=1e-12, atol=1e-12)
+
+    fixed = torch.from_numpy(hidden)
+    permutation = torch.randperm(frames, generator=torch.Generator().manual_seed(1))
+    pooled_output = {}
+    for name, states in {"as is": fixed, "frames permuted": fixed[:, permutation],
+                         "one frame + 1": fixed + (torch.arange(frames) == frames // 2)[None, :, None]}.items():
+        net.last_hidden_state = lambda cnn_features, states=states: states
+        with torch.no_grad():
+            pooled_output[name] = net(torch.zeros(2, 1, 1, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(pooled_output["frames permuted"], pooled_output["as is"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pooled_output["one frame + 1"] - pooled_output["as is"],
+                               np.broadcast_to(weight.sum(axis=1) / frames, (2, 3)), rtol=1e-9, atol=1e-12)
+
+
 def test_schedules():
     # 2 steps per epoch, 2 warm-up epochs, 6 epochs: lr rises 1/4 .. 1 then falls to 1/8 at the last step
     factors = [backbone_lr_factor(s, 2, 2, 6) for s in range(12)]
@@ -174,6 +202,46 @@ def test_validation_loss_falls(tuned):
     assert log[-1]["train_loss"] < log[1]["train_loss"] - 0.03
     assert log[-1]["validation_loss"] < log[0]["validation_loss"] - 0.01
     assert log[1]["head_lr"] == pytest.approx(FAST.head_lr * 0.8)
+
+
+def test_validation_loss_and_r_are_those_of_the_validation_story(sim_dataset, tmp_path, monkeypatch):
+    """Guards against validating on the training pairs (or on the validation story's windows with
+    other responses): the logged validation loss and r after an epoch equal, in float64, an
+    independent computation on the validation story's windows and z-scored responses with the
+    checkpoint's weights, and differ from the same numbers on the training stories (rounding moves
+    them by ~1e-15; the two sets differ by 3e-3 in loss, 4e-2 in r)."""
+    from braintune.arrays import zscore
+    from braintune.models import model_input
+
+    monkeypatch.setattr("braintune.tuning.model.load_encoder", lambda *a, **k: load_encoder(*a, **k).double())
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, replace(FAST, epochs=1, cnn_cache=False))
+    logged = _log(tmp_path)[1]
+    voxels = np.load(tmp_path / "voxels.npy")
+    net = BrainTuner(load_encoder("tiny:wav2vec2").double(), len(voxels)).eval()
+    net.load_state_dict(_checkpoint(tmp_path)["model"])
+    dataset = Dataset(sim_dataset)
+    split = resolve_split(dataset, [SUBJECT])[SUBJECT]
+    window = round(FAST.window_seconds * 16000)
+
+    def loss_and_r(stories):
+        predicted, observed = [], []
+        for story in stories:
+            audio = dataset.load_audio(story)
+            ends = np.round(dataset.row_times(story) * 16000).astype(int)
+            assert ends[0] >= window and ends[-1] <= len(audio)  # no window needs padding
+            waves = torch.from_numpy(np.stack([audio[end - window : end] for end in ends])).double()
+            with torch.no_grad():
+                predicted.append(net(net.cnn(model_input(net.backbone, waves))).numpy())
+            observed.append(zscore(dataset.load_responses(SUBJECT, story)[:, voxels]).astype(np.float64))
+        p, y = np.concatenate(predicted), np.concatenate(observed)
+        r = [np.corrcoef(p[:, v], y[:, v])[0, 1] if y[:, v].std() > 0 else 0.0 for v in range(y.shape[1])]
+        return np.mean((p - y) ** 2), np.mean(r)
+
+    validation_loss, validation_r = loss_and_r([split.validation])
+    assert logged["validation_loss"] == pytest.approx(validation_loss, rel=1e-9)
+    assert logged["validation_r"] == pytest.approx(validation_r, rel=1e-9, abs=1e-12)
+    train_loss, train_r = loss_and_r(split.train)
+    assert abs(train_loss - validation_loss) > 1e-3 and abs(train_r - validation_r) > 1e-3
 
 
 def test_the_backbone_learns_not_only_the_head(tuned, sim_dataset, tmp_path):
@@ -289,7 +357,7 @@ def test_disk_space_message_shows_the_sizes(sim_dataset, tmp_path, monkeypatch):
     a few MB: sizes are shown in the unit that shows their digits."""
     import shutil
 
-    from braintune.tuning.cache import size_text
+    from braintune.io import size_text
 
     assert [size_text(n) for n in (512, 2_345, 3_456_789, 3.7e9, 2.2e12)] == \
         ["512 bytes", "2.3 kB", "3.5 MB", "3.7 GB", "2.2 TB"]
@@ -297,6 +365,43 @@ def test_disk_space_message_shows_the_sizes(sim_dataset, tmp_path, monkeypatch):
     monkeypatch.setattr("braintune.tuning.cache.shutil.disk_usage", lambda path: usage._replace(free=1_500))
     with pytest.raises(ConfigError, match=r"train.npy: the CNN cache needs \d+\.\d MB, 1\.5 kB free"):
         tune(sim_dataset, SUBJECT, "tiny:wav2vec2", tmp_path, FAST)
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_checkpoint(sim_dataset, tmp_path, monkeypatch,
+                                                                                capsys):
+    """Guards against a torch traceback with no word of space when the disk fills while checkpoint.pt
+    is written: one line naming the file, saying the disk is full and how much is free, the previous
+    checkpoint intact and no temporary left (torch.save fails as on a full disk, the folder shows 1.5 kB free)."""
+    import errno
+    import shutil
+
+    from braintune.cli import one_line
+
+    out = tmp_path / "run"
+    tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST, stop_after_epoch=1)
+    checkpoint = out / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    disk_usage = shutil.disk_usage
+
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        Path(f).write_bytes(bytes(3_000))
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                           "data/7: file write failed")
+
+    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda path: disk_usage(path)._replace(free=1_500) if Path(path) == out else disk_usage(path))
+    message = (f"{checkpoint}: No space left on device (the disk is full: 1.5 kB free in {out}; the write stopped "
+               "after 3.0 kB); the previous checkpoint.pt is kept; free some space and rerun")
+    with pytest.raises(OSError) as full:
+        tune(sim_dataset, SUBJECT, "tiny:wav2vec2", out, FAST, resume=True)
+    assert full.value.errno == errno.ENOSPC and one_line(full.value) == message
+    assert checkpoint.read_bytes() == before and not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    code = cli_main(["tune", "--data", str(sim_dataset), "--subject", SUBJECT, "--model", "tiny:wav2vec2",
+                     "--out", str(out), "--resume", *_flags(FAST)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and err.splitlines()[-1] == f"braintune tune: error: {message}"
+    assert checkpoint.read_bytes() == before and not [p for p in out.rglob("*") if ".tmp-" in p.name]
 
 
 # ---- bad input --------------------------------------------------------------------------

@@ -53,11 +53,11 @@ def fmri_settings(size: str = "default", seed: int = 0) -> dict:
     High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
     ~0.3-0.9 with the signal) and, by default, ~20 minutes of stories (~410 tuning windows),
     so that a few minutes of brain-tuning learn the language features (the real corpus has
-    ~20x more).
+    ~20x more). "small" keeps 5 training stories, as many as align.n_folds' 5 folds need.
     """
     small = size == "small"
     return dict(
-        n_participants=2, n_train_stories=4 if small else 12, story_seconds=(40, 60) if small else (80, 100),
+        n_participants=2, n_train_stories=5 if small else 12, story_seconds=(40, 60) if small else (80, 100),
         test_story_seconds=80 if small else 150, n_repeats=5, ceiling_range=(0.5, 0.98), seed=seed,
     )
 

@@ -7,6 +7,7 @@ them; `remove_stale_temporaries` clears what killed processes of this host left 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -60,17 +61,77 @@ def _alive(pid: int) -> bool:
 
 
 def write_atomic_with(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` to produce the file at temporary_path(path), then rename it to `path`."""
+    """Call `write(tmp)` to produce the file at temporary_path(path), then rename it to `path`.
+
+    If it fails, the temporary is removed and `path` is left as it was; a failure because the
+    disk is full is an OSError(ENOSPC) naming `path` and the free space (disk_full_error).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except Exception as exc:
+        full = disk_full_error(path, exc, tmp)
+        if full is None:
+            raise
+        raise full from exc
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+DISK_FULL_BYTES = 64 * 2**20  # a short write with less free than this in the folder: the disk is full
+_SHORT_WRITE = ("file write failed", "unexpected pos")  # torch.save's RuntimeErrors (no errno) when a write falls short
+
+
+def disk_full_error(path: str | os.PathLike, exc: BaseException, partial: str | os.PathLike | None = None) -> OSError | None:
+    """The error to raise for writing `path` having failed with `exc` if the disk is full, else None.
+
+    Full: an OSError with errno ENOSPC, an error whose message says "No space left on device"
+    (safetensors), or torch's RuntimeError for a short write ("file write failed", "unexpected
+    pos": no errno) while the folder's disk has less than DISK_FULL_BYTES free. The error is
+    OSError(ENOSPC) naming `path` (the CLI prints it as one line), the free space and how much
+    of it (`partial`: the temporary file or folder) was written; call it before removing that.
+    """
+    path = Path(path)
+    text = str(exc)
+    if isinstance(exc, OSError):
+        certain = exc.errno == errno.ENOSPC
+    else:
+        certain = os.strerror(errno.ENOSPC) in text
+        if not certain and not (isinstance(exc, RuntimeError) and any(s in text for s in _SHORT_WRITE)):
+            return None
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if not certain and (free is None or free >= DISK_FULL_BYTES):
+        return None
+    done = 0 if partial is None else _size_on_disk(Path(partial))
+    written = f"; the write stopped after {size_text(done)}" if done else ""
+    where = "the disk is full" + ("" if free is None else f": {size_text(free)} free in {path.parent}")
+    kept = f"the previous {path.name} is kept; " if path.exists() else ""
+    return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({where}{written}); {kept}free some space and rerun",
+                   str(path))
+
+
+def _size_on_disk(path: Path) -> int:
+    """Bytes of the file, or of the files under the folder, at `path` (0 if absent or unreadable)."""
+    try:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    except OSError:
+        return 0
+
+
+def size_text(nbytes: float) -> str:
+    """A byte count in the largest unit (bytes, kB, MB, GB, TB) that keeps it >= 1: '1.5 MB'."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:

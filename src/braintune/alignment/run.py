@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,19 +61,28 @@ def layer_path(out_dir: str | Path, model: str, participant: str, layer: int) ->
     return Path(out_dir) / "voxels" / model_tag(model) / participant / f"layer_{layer:02d}.npz"
 
 
-def layer_done(path: Path, fit_key: str) -> bool:
-    """Whether path holds a layer fitted under `fit_key`."""
+def stored_layer(path: Path, fit_key: str, n_voxels: int) -> dict[str, np.ndarray] | None:
+    """The arrays r, ceiling, alpha, cv_score ((n_voxels,) each) of a layer fitted under
+    `fit_key` at path, or None when the layer must be fitted again: no file, a file that
+    does not read whole (a truncated or damaged npz), other inputs or settings, or arrays
+    of another shape. Each reason but the first is logged."""
     if not path.exists():
-        return False
+        return None
     try:
         with np.load(path) as z:
-            same = "fit_key" in z.files and str(z["fit_key"]) == fit_key
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("%s: unreadable (%s); refitting", path, exc)
-        return False
-    if not same:
+            key = str(z["fit_key"]) if "fit_key" in z.files else None
+            arrays = {k: np.asarray(z[k]) for k in ARRAY_KEYS if key == fit_key}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a damaged npz: refit
+        log.warning("%s: unreadable (%s: %s); refitting", path, type(exc).__name__, exc)
+        return None
+    if key != fit_key:
         log.info("%s: fitted with other inputs or settings; refitting", path)
-    return same
+        return None
+    shapes = sorted({a.shape for a in arrays.values()})
+    if shapes != [(n_voxels,)]:
+        log.warning("%s: arrays of shapes %s, expected (%d,) each; refitting", path, shapes, n_voxels)
+        return None
+    return arrays
 
 
 def load_layer_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -141,7 +151,8 @@ def align_participant(
     n_voxels = dataset.n_voxels(participant)
     groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
     paths = {layer: layer_path(out_dir, model, participant, layer) for layer in layers}
-    todo = [layer for layer in layers if not layer_done(paths[layer], key)]
+    stored = {layer: stored_layer(paths[layer], key, n_voxels) for layer in layers}
+    todo = [layer for layer in layers if stored[layer] is None]
     if todo:
         if features is None:
             raise ValueError(f"{participant}: layers {todo} are not on disk and no features were given")
@@ -166,11 +177,7 @@ def align_participant(
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
             write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, key))
         else:
-            arrays = load_layer_arrays(path)
-            if len(arrays["r"]) != n_voxels:
-                raise DataError(
-                    f"{path}: holds {len(arrays['r'])} voxels but {participant} has {n_voxels}; delete it to recompute"
-                )
+            arrays = stored[layer]
         tables.append(roi_table(
             arrays["r"], arrays["ceiling"], groups,
             participant=participant, model=model, layer=layer, threshold=settings.ceiling_threshold,
@@ -200,9 +207,12 @@ def align_model(
     """
     from braintune.features import story_tr_features
 
+    settings.check_split({participant: split})
     indices = select_layers(layers, num_layers(model))
     key = fit_key(dataset, participant, split, str(model), scheme, settings)
-    done = all(layer_done(layer_path(out_dir, tag, participant, layer), key) for layer in indices)
+    n_voxels = dataset.n_voxels(participant)
+    done = all(stored_layer(layer_path(out_dir, tag, participant, layer), key, n_voxels) is not None
+               for layer in indices)
     features = None if done else story_tr_features(
         model, dataset, [*split.train, split.test], cache_dir=cache_dir, scheme=scheme, delays=tuple(settings.delays),
         layers=indices, first_rows={split.test: settings.rules.skip_test_rows}, device=device,
@@ -233,6 +243,7 @@ def run_alignment(
 
     dataset = data_dir if isinstance(data_dir, Dataset) else Dataset(data_dir)
     splits = resolve_split(dataset, subjects, split)
+    settings.check_split(splits)
     tag = model_tag(model)
     cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
     table = pd.concat([

@@ -12,11 +12,16 @@ and the two protocols it can follow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from braintune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from braintune.data.ds003020 import StorySplit
 
 PROTOCOLS = ("braintune", "authors")
 # Huth-lab ridge penalises a**2; the authors' grid np.logspace(1, 4, 15) is this grid in himalaya's convention.
@@ -81,6 +86,19 @@ class AlignSettings:
     @property
     def rules(self) -> Protocol:
         return PROTOCOL[self.protocol]
+
+    def check_split(self, splits: Mapping[str, StorySplit]) -> None:
+        """A ConfigError where a participant has too few training stories for the protocol's
+        alpha choice: the braintune protocol holds out whole stories, n_folds groups of them."""
+        if self.rules.folds != "stories":
+            return
+        for participant, split in splits.items():
+            if len(split.train) < self.n_folds:
+                raise ConfigError(
+                    f"align.n_folds: {self.n_folds} leave-stories-out folds need at least {self.n_folds} training "
+                    f"stories, but {participant} has {len(split.train)} ({', '.join(split.train[:4])}"
+                    f"{', ...' if len(split.train) > 4 else ''}); lower align.n_folds, train on more stories, "
+                    "or use align.protocol=authors (row-chunk folds)")
 
     def fit_settings(self) -> dict:
         """What a layer's fitted voxel arrays depend on (part of their cache key)."""

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from braintune.pretraining import PretrainSettings
     from braintune.settings import add_arguments as add_owner
 
-    parser.add_argument("--out", required=True, help="run folder (resumed if it holds the same run); model in OUT/model")
+    parser.add_argument("--out", required=True,
+                        help="run folder: new or empty, or resumed if it holds the same run; model in OUT/model")
     parser.add_argument("--corpus", help="folder of recordings (WAV/FLAC/SPHERE) to pretrain on "
                                          "(default: generate the stand-in corpus in OUT/corpus)")
     parser.add_argument("--no-probes", action="store_true", help="skip the probes of the card")

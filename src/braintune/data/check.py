@@ -401,20 +401,24 @@ def _check_timit(found: Findings, root: Path, test_set: str, full: bool, progres
     """Layout, then per utterance the .WAV (16 kHz, whole) and the .PHN (parses, known phones, within
     the audio); if `full` also the .WRD and .TXT (the probes do not read them: missing is a warning)
     and the decoded audio."""
-    splits = {}
+    splits, unlabelled = {}, set()
     for split in ("train", test_set):
-        utterances = found.attempt(root, timit.list_utterances, root, split)
-        if utterances is None:
+        listing = found.attempt(root, timit.find_utterances, root, split)
+        if listing is None:
             continue
+        utterances, missing_phn = listing
+        for wav in missing_phn:  # the reader refuses the split (list_utterances): each one is an error
+            found._record(Problem(ERROR, str(wav), timit.missing_phn_message([wav])))
+        unlabelled.update(missing_phn)
         for utt in tqdm(utterances, desc=f"checking TIMIT {split}", unit="utterance", disable=not progress):
             _check_utterance(found, utt, full)
         splits[split] = {"utterances": len(utterances), "speakers": len({u.speaker for u in utterances}),
                           "core_test_speakers": len({u.speaker for u in utterances} & timit.CORE_TEST_SET)}
     folders = [f for f in root.iterdir() if f.is_dir() and f.name.upper() in ("TRAIN", "TEST")] if root.is_dir() else []
-    for folder in folders:  # an utterance lacking its .WAV or .PHN is left out by the reader: say so
+    for folder in folders:  # other files the reader leaves out (a .PHN without .WAV, speakers it skips): say so
         for path in sorted(folder.rglob("*")):
             partner = {".WAV": "PHN", ".PHN": "WAV"}.get(path.suffix.upper())
-            if "." in path.stem or partner is None:  # e.g. SA1.WAV.wav, a converted copy beside SA1.WAV
+            if "." in path.stem or partner is None or path in unlabelled:  # SA1.WAV.wav: a converted copy
                 continue
             if not any(path.with_suffix(s).is_file() for s in ("." + partner, "." + partner.lower())):
                 found.add(WARNING, path, f"no .{partner} beside it: the utterance is left out")

@@ -69,7 +69,18 @@ def response_row_times(
 
 
 REPEATS_KEY = "individual_repeats"
-SPLIT_CHOICES = ("shared", "all")
+SPLIT_CHOICES = ("shared", "all", "paper")
+# The stories of ds003020's sessions 1-5, which every participant was scanned on: five or six
+# per session, and "wheretheressmoke" (the test story) in each (HuthLab/deep-fMRI-dataset,
+# em_data/sess_to_story.json). The paper's training stories are these minus test and validation.
+PAPER_SESSION_STORIES = (
+    "alternateithicatom", "souls", "avatar", "legacy", "odetostepfather",
+    "undertheinfluence", "howtodraw", "myfirstdaywiththeyankees", "naked", "life",
+    "stagefright", "tildeath", "fromboyhoodtofatherhood", "sloth", "exorcism",
+    "haveyoumethimyet", "adollshouse", "inamoment", "theclosetthatateeverything", "adventuresinsayingyes", "buck",
+    "swimmingwithastronauts", "thatthingonmyarm", "eyespy", "itsabox", "hangtime",
+    "wheretheressmoke",
+)
 
 
 @dataclass(frozen=True)
@@ -78,9 +89,12 @@ class SplitSettings:
 
     test_story: heard several times; its repeats give the noise ceiling, and alignment is
         scored on it. validation_story: held out from training; brain-tuning validates on it.
-    stories: "shared" trains on the stories every participant of the group heard (the
-        paper's split: of ds003020's 27 common stories, 25 train), "all" on every story each
-        participant heard; test and validation stories are never trained on.
+    stories: "paper" trains every participant on the fixed list of the paper, the stories
+        of ds003020's sessions 1-5 (PAPER_SESSION_STORIES, 27) minus test and validation
+        (25), whoever else is in the study; a participant lacking one trains on the rest
+        and a warning names the missing file. "shared" trains on the stories every
+        participant of the group heard (so the group decides), "all" on every story each
+        participant heard. Test and validation stories are never trained on.
     train_stories: explicit training stories instead: one list for every participant, or a
         mapping participant -> list (what a run writes into its resolved config).
     """
@@ -88,7 +102,8 @@ class SplitSettings:
     test_story: str = field(default="wheretheressmoke", metadata={"help": "story whose repeats test alignment and give the noise ceiling"})
     validation_story: str = field(default="stagefright", metadata={"help": "story held out to validate brain-tuning"})
     stories: str = field(default="shared", metadata={
-        "help": "training stories: 'shared' (heard by every participant; the paper's) or 'all' (each participant's own)",
+        "help": "training stories: 'shared' (heard by every participant of the group), 'all' (each participant's "
+                "own) or 'paper' (ds003020's sessions 1-5, whoever else is in the study)",
         "choices": SPLIT_CHOICES})
     train_stories: list[str] | dict[str, list[str]] | None = field(default=None, metadata={
         "help": "explicit training stories (instead of `stories`)"})
@@ -133,6 +148,7 @@ def resolve_split(dataset: "Dataset", participants: Sequence[str], settings: Spl
     """The story split of each participant: the one function every stage and command calls.
 
     participants: the group whose common stories define "shared" (a study's participants).
+    settings.stories picks the training stories (SplitSettings).
     A participant lacking a story the split needs is a DataError naming the missing file.
     """
     participants = list(participants)
@@ -151,6 +167,8 @@ def resolve_split(dataset: "Dataset", participants: Sequence[str], settings: Spl
         elif settings.stories == "shared":
             common = set.intersection(*heard.values())
             train = sorted(common - held)
+        elif settings.stories == "paper":
+            train = _paper_stories(dataset, p, heard[p], held)
         else:
             train = sorted(heard[p] - held)
         needed = [settings.test_story, settings.validation_story, *train]
@@ -166,6 +184,24 @@ def resolve_split(dataset: "Dataset", participants: Sequence[str], settings: Spl
                             f"{settings.test_story!r} and {settings.validation_story!r}")
         splits[p] = StorySplit(train=train, validation=settings.validation_story, test=settings.test_story)
     return splits
+
+
+def _paper_stories(dataset: "Dataset", participant: str, heard: set[str], held: set[str]) -> list[str]:
+    """The paper's training stories (PAPER_SESSION_STORIES minus the `held` test and validation
+    stories) that `participant` heard; those it lacks are named in a warning (ds003020's UTS04
+    lacks "life")."""
+    paper = sorted(set(PAPER_SESSION_STORIES) - held)
+    train = [s for s in paper if s in heard]
+    missing = [s for s in paper if s not in heard]
+    if not train:
+        raise DataError(f"{dataset.response_path(participant, paper[0], must_exist=False).parent}: none of the paper's "
+                        f"{len(paper)} training stories (ds003020 sessions 1-5, e.g. {paper[0]!r}); split.stories "
+                        "'paper' needs ds003020's story names ('shared' or 'all' use the stories found)")
+    if missing:
+        log.warning("%s: missing; %s trains on %d of the paper's %d stories, without %s",
+                    dataset.response_path(participant, missing[0], must_exist=False), participant, len(train),
+                    len(paper), ", ".join(missing))
+    return train
 
 
 class Dataset:
@@ -328,10 +364,14 @@ class Dataset:
                 raise ValueError("expected a JSON object")
             areas: dict[str, list[np.ndarray]] = {}
             for name, idx in raw.items():
-                arr = np.asarray(idx)
-                if arr.size and not np.issubdtype(arr.dtype, np.integer):
-                    raise ValueError(f"area {name!r}: indices are not integers")
-                areas.setdefault(normalise_area_name(name), []).append(arr.astype(np.int64).ravel())
+                # JSON true/false are Python bools (an int subclass): not voxel indices
+                bad = [idx] if not isinstance(idx, list) else [i for i in idx if type(i) is not int]
+                if bad:
+                    raise ValueError(f"area {name!r}: voxel indices must be a list of integers, found "
+                                     f"{json.dumps(bad[0])[:40]}")
+                if any(abs(i) >= 2**63 for i in idx):
+                    raise ValueError(f"area {name!r}: voxel index {max(idx, key=abs)} is out of range")
+                areas.setdefault(normalise_area_name(name), []).append(np.array(idx, dtype=np.int64))
         except ValueError as exc:
             raise DataError(f"{path}: not a JSON object of area -> voxel indices ({exc})") from exc
         n = self.n_voxels(participant)

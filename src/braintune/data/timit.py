@@ -116,8 +116,29 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
     """All utterances of a split, sorted by id.
 
     split: "train", "test" (the full 168-speaker test set) or "core-test" (its 24-speaker
-    core). An utterance is a `.WAV` file with a `.PHN` file beside it.
+    core). An utterance is a `.WAV` file with a `.PHN` file beside it; TIMIT has a `.PHN` for
+    every `.WAV`, so a `.WAV` without one (a damaged copy) is a DataError naming the first
+    such `.PHN` and counting them.
     """
+    utterances, unlabelled = find_utterances(root, split)
+    if unlabelled:
+        raise DataError(missing_phn_message(unlabelled))
+    return utterances
+
+
+def missing_phn_message(unlabelled: list[Path]) -> str:
+    """One line naming the first `.PHN` missing beside the `.WAV` files `unlabelled`, and their count."""
+    first = unlabelled[0]
+    more = f" ({len(unlabelled)} .WAV files lack their .PHN, this is the first)" if len(unlabelled) > 1 else ""
+    phn = first.with_suffix(".PHN" if first.suffix.isupper() else ".phn")
+    return (f"{phn}: missing beside {first.name}{more}; TIMIT has a .PHN for every .WAV: "
+            "is the copy complete?")
+
+
+def find_utterances(root: str | Path, split: str = "train") -> tuple[list[Utterance], list[Path]]:
+    """The utterances of a split (list_utterances, sorted by id) and the `.WAV` files without a
+    `.PHN` beside them (sorted). Names with a second dot (`SA1.WAV.wav`, a converted copy some
+    distributions put beside `SA1.WAV`) are not utterances."""
     root = Path(root)
     split = split.lower()
     if split not in ("train", "test", "core-test"):
@@ -130,7 +151,7 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
         hint = f" (the corpus seems to be in {inner[0]})" if inner else ""
         raise DataError(f"{root}: no {'TRAIN' if split == 'train' else 'TEST'} folder; expected the TIMIT layout "
                         f"TRAIN|TEST/DR1..DR8/<speaker>/<sentence>.WAV|PHN|WRD|TXT{hint}")
-    utterances = []
+    utterances, unlabelled = [], []
     for dr in sorted(folder.iterdir()):
         if not (dr.is_dir() and dr.name.upper().startswith("DR")):
             continue
@@ -141,18 +162,19 @@ def list_utterances(root: str | Path, split: str = "train") -> list[Utterance]:
             if split == "core-test" and speaker not in CORE_TEST_SET:
                 continue
             for wav in sorted(spk.iterdir()):
-                if wav.suffix.upper() != ".WAV" or not wav.is_file():
+                if wav.suffix.upper() != ".WAV" or "." in wav.stem or not wav.is_file():
                     continue
                 sentence = wav.stem.upper()
                 if sentence[:2] not in SENTENCE_TYPES:
                     raise DataError(f"{wav}: sentence name should start with SA, SI or SX")
                 if not any(wav.with_suffix(s).is_file() for s in (".PHN", ".phn")):
+                    unlabelled.append(wav)
                     continue
                 utterances.append(Utterance(folder.name.upper(), dr.name.upper(), speaker, sentence,
                                             wav.with_suffix("")))
-    if not utterances:
+    if not utterances and not unlabelled:
         raise DataError(f"{folder}: no utterances (.WAV with .PHN) found")
-    return sorted(utterances, key=lambda u: u.id)
+    return sorted(utterances, key=lambda u: u.id), unlabelled
 
 
 def num_samples(utt: Utterance) -> int:

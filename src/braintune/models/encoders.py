@@ -10,6 +10,7 @@ transformers 4; transformers 5 alone would return it before that norm).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -185,6 +186,58 @@ def num_layers(id_or_path: str | os.PathLike) -> int:
         raise ModelNotAvailable(f"{path}: not a speech-encoder config ({exc})") from None
 
 
+# A weight that may be absent from a checkpoint that otherwise fits its config: the mask embedding replaces
+# time-masked frames only while training (SpecAugment while brain-tuning, mask_time_indices while pretraining),
+# never when features are extracted. Checkpoints converted from fairseq fine-tuned models lack it
+# (facebook/wav2vec2-base-960h: "newly initialized: ['masked_spec_embed']"); transformers draws it at random.
+OPTIONAL_WEIGHTS = frozenset({"masked_spec_embed"})
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    """"a, b, c, ..." (the first `shown` keys)."""
+    return ", ".join(keys[:shown]) + (", ..." if len(keys) > shown else "")
+
+
+def _check_weights(model: transformers.PreTrainedModel, loading_info: dict, where: str) -> None:
+    """Raise ModelNotAvailable unless the checkpoint held every weight of `model` and no other
+    weight of its modules (from_pretrained's `output_loading_info`; `where` names the model).
+
+    Tolerated: a missing OPTIONAL_WEIGHTS (logged), and unexpected weights outside the encoder's
+    own modules: the heads of the task the checkpoint was trained for, which the base model drops
+    (wav2vec2-base's quantizer, project_q and project_hid; a CTC model's lm_head; a classifier).
+    """
+    own = {n for n, _ in model.named_children()} | {n for n, _ in model.named_parameters(recurse=False)}
+    unexpected = sorted(k for k in loading_info["unexpected_keys"] if k.split(".", 1)[0] in own)
+    heads = sorted(set(loading_info["unexpected_keys"]) - set(unexpected))
+    missing = sorted(set(loading_info["missing_keys"]) - OPTIONAL_WEIGHTS)
+    mismatched = sorted(k[0] if isinstance(k, tuple) else str(k) for k in loading_info.get("mismatched_keys", ()))
+    problems = [f"{len(keys)} {what}: {_some(keys)}" for what, keys in
+                (("missing", missing), ("unexpected", unexpected), ("of another shape", mismatched)) if keys]
+    if problems:
+        raise ModelNotAvailable(f"{where}: cannot load the model: its weights do not fit its config.json "
+                                f"({'; '.join(problems)})")
+    if heads:
+        log.info("%s: ignored %d weights outside the encoder (%s)", where, len(heads), _some(heads))
+    for key in sorted(set(loading_info["missing_keys"]) & OPTIONAL_WEIGHTS):
+        log.warning("%s: no %s in the checkpoint; drawn at random (used only to mask frames while training)",
+                    where, key)
+
+
+@contextlib.contextmanager
+def _quiet_load_report():
+    """Drop transformers' load report (a table on stderr) while loading: _check_weights judges the same keys."""
+    logger = logging.getLogger("transformers.modeling_utils")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def load_encoder(
     id_or_path: str | os.PathLike, dtype: str = "float32", device: str | torch.device | None = None
 ) -> transformers.PreTrainedModel:
@@ -212,7 +265,10 @@ def load_encoder(
         if is_dir and not (Path(name) / "config.json").is_file():
             raise ModelNotAvailable(f"{name}: folder has no config.json (save models with save_pretrained())")
         try:
-            model = transformers.AutoModel.from_pretrained(name, local_files_only=True, trust_remote_code=False)
+            with _quiet_load_report():
+                model, loading_info = transformers.AutoModel.from_pretrained(
+                    name, local_files_only=True, trust_remote_code=False, output_loading_info=True,
+                    ignore_mismatched_sizes=True)  # reported by _check_weights
         except Exception as exc:  # a corrupt or truncated safetensors file, weights that do not fit the config, ...
             if is_dir:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -220,6 +276,7 @@ def load_encoder(
             if not isinstance(exc, OSError):
                 raise ModelNotAvailable(f"model {name!r}: cannot load it from the Hugging Face cache ({exc})") from exc
             raise _not_available(name, "is neither a local folder nor in the local Hugging Face cache") from exc
+        _check_weights(model, loading_info, name if is_dir else f"model {name!r}")
         if getattr(model.config, "do_normalize", None) is None:
             flag = _read_do_normalize(name)
             if flag is None:

@@ -21,7 +21,8 @@ loads it like any checkpoint.
 
 Run folder (`pretrain(out, ...)`):
 ```
-OUT/run.json             settings and corpus; a rerun with other settings is refused
+OUT/run.json             settings, corpus, recordings; written first: a rerun with other settings, or
+                         a non-empty OUT without it, is refused
 OUT/corpus/              the stand-in corpus (braintune.synthetic.speech_corpus), unless one is given
 OUT/targets-<i>.npz      iteration i: cluster label of every frame (recordings concatenated), centroids
 OUT/checkpoint.pt        after every epoch: model, head, optimiser, schedule, log (resume point)
@@ -450,7 +451,8 @@ def pretrain(out: str | os.PathLike, settings: PretrainSettings = PretrainSettin
     corpus in OUT/corpus) and write it with its card to OUT/model; returns that folder.
 
     A rerun in the same OUT resumes (from the last finished epoch); other settings or another
-    corpus in the same OUT raise ConfigError. stop_after_epoch: stop after this many epochs
+    corpus in the same OUT raise ConfigError, as does a non-empty OUT that holds no pretraining
+    run (OUT/run.json). stop_after_epoch: stop after this many epochs
     (counted over iterations), to resume later. probes: evaluate both models on the probes.
     """
     from braintune.synthetic.speech_corpus import simulate_speech_corpus
@@ -497,19 +499,33 @@ def _timed(timer: _Timer, step: str, work):
 
 
 def _check_run(out: Path, run: dict) -> None:
-    """Raise ConfigError if OUT/run.json holds another run (a different value of a key of `run`);
-    write it if there is none and `run` is complete (settings, corpus, recordings)."""
+    """Claim OUT for `run` (settings and corpus; then its recordings) in OUT/run.json, written
+    before anything else. Raise ConfigError if OUT is not empty and holds no pretraining run
+    (its files would be replaced, or mixed into the generated corpus) or holds another run."""
     path = out / "run.json"
     if not path.is_file():
-        if "recordings" in run:
-            write_atomic(path, json.dumps(run, indent=1))
+        if out.is_dir() and any(out.iterdir()):
+            raise ConfigError(f"{out}: folder is not empty and holds no pretraining run (no run.json); "
+                              "use a new or empty --out")
+        write_atomic(path, json.dumps(run, indent=1))
         return
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: unreadable ({exc}); use another --out") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict) or "corpus" not in saved:
+        raise ConfigError(f"{path}: not the record of a pretraining run; use another --out")
+    if "recordings" not in saved and saved["corpus"] != "generated":
+        saved = {}  # a given corpus that did not load: nothing was made in OUT yet
     for key, value in run.items():
-        if saved.get(key) != value:
-            names = [k for k in value if saved.get(key, {}).get(k) != value[k]] if isinstance(value, dict) else value
-            raise ConfigError(f"{path}: the run in this folder has other {key} ({names}); "
+        if key in saved and saved[key] != value:
+            if isinstance(value, dict) and isinstance(saved[key], dict):
+                names = sorted(k for k in value.keys() | saved[key].keys() if saved[key].get(k) != value.get(k))
+                value = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+            raise ConfigError(f"{path}: the run in this folder has other {key} ({value}); "
                               "use another --out or the same settings")
+    if run.keys() - saved.keys():
+        write_atomic(path, json.dumps({**saved, **run}, indent=1))
 
 
 def _cached_targets(out: Path, iteration: int, timer: _Timer, compute) -> dict:

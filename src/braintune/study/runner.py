@@ -4,6 +4,8 @@ Run folder layout::
 
     RUN/config.yaml                 the resolved config (each participant's training stories written out)
     RUN/cells/<stage>/<model>/<participant>-<key>/   one folder per cell; done.json marks it finished
+                                    (its key, and the size and hash of each output file: a rerun
+                                    recomputes a cell whose outputs were truncated or edited)
     RUN/cache/features/             hidden-state caches shared by the cells
     RUN/tables/alignment.csv|parquet, RUN/tables/probing.csv|parquet
     RUN/figures/, RUN/report.html   (braintune.report)
@@ -13,6 +15,7 @@ Run folder layout::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -35,14 +38,61 @@ log = logging.getLogger(__name__)
 DONE = "done.json"
 
 
-def is_done(cell: Cell, run_dir: Path) -> bool:
-    marker = cell.folder(run_dir) / DONE
-    if not marker.exists():
-        return False
+HASHED_BYTES = 64 * 2**20  # outputs up to this size are hashed (tables, records); larger (weights): their size
+
+
+def output_record(cell: Cell, folder: Path) -> dict[str, dict]:
+    """Every file of the cell's outputs (STAGE_TABLE[stage].outputs; a folder: the files
+    under it) -> {"bytes": size, "sha256": hex digest, for files up to HASHED_BYTES}.
+    A missing output is an error: the stage did not finish."""
+    files = []
+    for name in STAGE_TABLE[cell.stage].outputs:
+        path = folder / name
+        if not path.exists():
+            raise RuntimeError(f"{path}: the {cell.stage} stage finished without writing it")
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {str(f.relative_to(folder)): _file_record(f, hashed=f.stat().st_size <= HASHED_BYTES) for f in files}
+
+
+def _file_record(path: Path, hashed: bool) -> dict:
+    record = {"bytes": path.stat().st_size}
+    if hashed:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+        record["sha256"] = digest.hexdigest()
+    return record
+
+
+def not_done_reason(cell: Cell, run_dir: Path) -> str | None:
+    """None if the cell finished under its key and its outputs are as it left them (done.json
+    records them: output_record); else why it must run."""
+    folder = cell.folder(run_dir)
     try:
-        return json.loads(marker.read_text()).get("key") == cell.key
-    except (OSError, json.JSONDecodeError):
-        return False
+        marker = json.loads((folder / DONE).read_text())
+    except FileNotFoundError:
+        return "not run"
+    except (OSError, ValueError) as exc:
+        return f"{folder / DONE}: unreadable ({exc})"
+    if not isinstance(marker, dict) or marker.get("key") != cell.key:
+        return "other inputs or settings"
+    recorded = marker.get("outputs")
+    if not isinstance(recorded, dict):
+        return f"{folder / DONE}: records no outputs (written by an older braintune)"
+    for name, was in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path}: missing"
+        now = _file_record(path, hashed="sha256" in was) if path.stat().st_size == was.get("bytes") else None
+        if now != was:
+            return f"{path}: changed since the cell finished (truncated or edited)"
+    return None
+
+
+def is_done(cell: Cell, run_dir: Path) -> bool:
+    """Whether the cell finished under its key with its outputs intact (not_done_reason)."""
+    return not_done_reason(cell, run_dir) is None
 
 
 def run_cell(cell: Cell, cfg: StudyConfig, run_dir: Path) -> Path:
@@ -55,7 +105,7 @@ def run_cell(cell: Cell, cfg: StudyConfig, run_dir: Path) -> Path:
     RUNNERS[cell.stage](cell, cfg, Path(run_dir), folder)
     summary = {"key": cell.key, "stage": cell.stage, "model": cell.model, "participant": cell.participant,
                "seconds": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "host": socket.gethostname(), "pid": os.getpid()}
+               "host": socket.gethostname(), "pid": os.getpid(), "outputs": output_record(cell, folder)}
     write_atomic(folder / DONE, json.dumps(summary, indent=1))
     return folder
 
@@ -74,7 +124,7 @@ def collect_tables(cfg: StudyConfig, run_dir: Path, cells: list[Cell]) -> dict[s
     for cell in cells:
         table = cell.folder(run_dir) / "table.csv"
         kind = STAGE_TABLE[cell.stage].kind
-        if kind != "tune" and table.exists():
+        if kind != "tune":
             parts["alignment" if kind == "align" else "probing"].append(pd.read_csv(table))
     return {name: write_table(pd.concat(frames, ignore_index=True), run_dir / "tables", name)
             for name, frames in parts.items() if frames}
@@ -95,6 +145,8 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
                        timit_root=cfg.data.timit if probes and probes.needs_timit else None,
                        timit_test_set=cfg.probe.timit_test_set,
                        speech_commands_root=cfg.data.speech_commands if probes and probes.needs_speech_commands else None)
+    if "align" in kinds:
+        cfg.align.check_split(inputs.splits)
     if inputs.splits:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     cell_executor = make_executor(name, cfg)
@@ -102,7 +154,13 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     _log_to_file(run_dir / "study.log")
     remove_stale_temporaries(run_dir)
     cells = plan_cells(cfg, inputs)
-    todo = [c for c in cells if not is_done(c, run_dir)]
+    todo = []
+    for cell in cells:
+        reason = not_done_reason(cell, run_dir)
+        if reason is not None:
+            todo.append(cell)
+        if reason not in (None, "not run", "other inputs or settings"):
+            log.warning("%s: %s; running it again", cell.label, reason)
     log.info("study %s: %d cells, %d cached, %d to run (%s)", cfg.name, len(cells), len(cells) - len(todo), len(todo), name)
     with tqdm(total=len(cells), desc=f"study {cfg.name}", unit="cell", initial=len(cells) - len(todo)) as bar:
         cell_executor.run(todo, run_dir, bar)

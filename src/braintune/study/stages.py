@@ -181,6 +181,12 @@ class Stage:
     per_participant: bool = True
     default: bool = True  # among a study's stages when its config lists none
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """What its cells leave in their folder for the rest of the study (files, or folders of
+        files): the tuned backbone later stages measure, or the table the study collects."""
+        return ("backbone",) if self.kind == "tune" else ("table.csv",)
+
 
 _ALIGN = ("features", "align", "layers", "split")
 _PROBE = ("probe", "layers")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from braintune.errors import ConfigError, DataError
-from braintune.io import write_atomic
+from braintune.io import size_text, write_atomic
 from braintune.models import model_input
 from braintune.progress import tqdm
 from braintune.tuning.data import Pairs
@@ -51,14 +51,6 @@ def fingerprint(model_source: str, pairs: Pairs) -> str:
     h.update(np.ascontiguousarray(pairs.end).tobytes())
     h.update(str(pairs.window).encode())
     return h.hexdigest()
-
-
-def size_text(nbytes: float) -> str:
-    """A byte count in the largest unit (bytes, kB, MB, GB, TB) that keeps it >= 1: '1.5 MB'."""
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.1f} {unit}"
-    return f"{int(nbytes)} bytes"
 
 
 def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -29,7 +29,7 @@ import yaml
 
 from braintune.data.ds003020 import Dataset, StorySplit
 from braintune.errors import ConfigError, DataError
-from braintune.io import temporary_path, write_atomic, write_atomic_with
+from braintune.io import disk_full_error, temporary_path, write_atomic, write_atomic_with
 from braintune.models import normalizes_input
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.settings import TuneSettings
@@ -105,7 +105,8 @@ class RunFolder:
             write_atomic(self.log, "".join(json.dumps(r) + "\n" for r in records))
 
     def save_checkpoint(self, epoch: int, net: BrainTuner, optimizer, scheduler, records: list[dict]) -> None:
-        """checkpoint.pt after `epoch`: everything an exact resume needs."""
+        """checkpoint.pt after `epoch`: everything an exact resume needs. On a full disk the previous
+        checkpoint stays and the error names the file and the free space (io.disk_full_error)."""
         if self.writer:
             state = {"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "log": records}
@@ -142,8 +143,15 @@ class RunFolder:
             return
         tmp = temporary_path(self.backbone)
         shutil.rmtree(tmp, ignore_errors=True)
-        net.backbone.save_pretrained(tmp)
-        transformers.Wav2Vec2FeatureExtractor(do_normalize=normalizes_input(net.backbone)).save_pretrained(tmp)
+        try:
+            net.backbone.save_pretrained(tmp)
+            transformers.Wav2Vec2FeatureExtractor(do_normalize=normalizes_input(net.backbone)).save_pretrained(tmp)
+        except Exception as exc:
+            full = disk_full_error(self.backbone, exc, tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if full is None:
+                raise
+            raise full from exc
         shutil.rmtree(self.backbone, ignore_errors=True)
         os.replace(tmp, self.backbone)
         head = {k: v.detach().cpu().contiguous() for k, v in net.head.state_dict().items()}
