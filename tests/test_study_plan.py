@@ -271,6 +271,8 @@ def test_a_finished_cell_with_damaged_outputs_runs_again(tmp_path, monkeypatch, 
 
     def fake(cell, cfg, run_dir, folder):
         calls.append(cell.stage)
+        if cell.stage == "tune" and (folder / "backbone").exists():
+            return  # as brain-tuning does: a run folder with its backbone has finished
         write_fake_outputs(cell, folder)
         if cell.stage == "align_pretrained":  # a table of many rows, as a real cell's
             (folder / "table.csv").write_text("model,variant,value\n" + "".join(f"{cell.model},x,{i}\n" for i in range(50)))
@@ -296,10 +298,16 @@ def test_a_finished_cell_with_damaged_outputs_runs_again(tmp_path, monkeypatch, 
     assert calls == ["align_pretrained"]
     assert (run_dir / "tables" / "alignment.csv").read_text() == whole
     assert any("align_pretrained" in r.message and "running it again" in r.message for r in caplog.records)
-    # a damaged backbone of a tune cell is caught too (a file under an output folder)
+    # a damaged backbone of a tune cell (a file under an output folder) is written anew (from the
+    # run's last checkpoint, in brain-tuning), not taken for a finished run
     tune = next(c for c in plan_cells(cfg) if c.stage == "tune")
-    (tune.folder(run_dir) / "backbone" / "config.json").write_text("{ ")
+    config_json = tune.folder(run_dir) / "backbone" / "config.json"
+    config_json.write_text("{ ")
     assert not runner.is_done(tune, run_dir) and runner.is_done(cell, run_dir)
+    calls.clear()
+    runner.run_study(cfg)
+    assert config_json.read_text() == "{}" and runner.is_done(tune, run_dir)
+    assert calls == ["tune"]
 
 
 def test_a_cell_that_leaves_no_output_is_not_done(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -101,6 +102,9 @@ def run_cell(cell: Cell, cfg: StudyConfig, run_dir: Path) -> Path:
     if is_done(cell, run_dir):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
+    for name in STAGE_TABLE[cell.stage].outputs:  # written anew: a damaged backbone would pass for a finished tuning
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     started = time.time()
     RUNNERS[cell.stage](cell, cfg, Path(run_dir), folder)
     summary = {"key": cell.key, "stage": cell.stage, "model": cell.model, "participant": cell.participant,
