@@ -81,6 +81,30 @@ def test_only_a_full_disk_is_reported_as_one(tmp_path, monkeypatch):
     assert target.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
+def test_a_full_disk_while_writing_a_model_folder_keeps_the_previous_one(tmp_path, monkeypatch):
+    """io.write_folder_atomic (the tuned backbone, the pretrained model): the same one line, the
+    previous folder intact, no temporary folder left."""
+    model = tmp_path / "backbone"
+    model.mkdir()
+    (model / "config.json").write_text("previous")
+
+    def save(tmp):
+        tmp.mkdir()
+        (tmp / "config.json").write_text("new")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed: file write failed")
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=0))
+    with pytest.raises(OSError) as full:
+        io.write_folder_atomic(model, save)
+    assert one_line(full.value) == (f"{model}: No space left on device (the disk is full: 0 bytes free in {tmp_path}; "
+                                    "the write stopped after 3 bytes); the previous backbone is kept; free some space "
+                                    "and rerun")
+    assert (model / "config.json").read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["backbone"]
+    io.write_folder_atomic(model, lambda tmp: (tmp.mkdir(), (tmp / "weights").write_text("new")))
+    assert [p.name for p in model.iterdir()] == ["weights"]
+
+
 def test_a_file_size_limit_is_one_line(tmp_path):
     """A process over its file-size limit (RLIMIT_FSIZE: writes fail with EFBIG) prints one line."""
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "

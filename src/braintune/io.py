@@ -83,6 +83,27 @@ def write_atomic_with(path: str | os.PathLike, write: Callable[[Path], object]) 
     return path
 
 
+def write_folder_atomic(folder: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` to fill the folder temporary_path(folder), then put it in place of
+    `folder` (whose old files go only then). A failure removes the temporary and leaves
+    `folder` as it was; a full disk is an OSError(ENOSPC) naming `folder` (disk_full_error)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+    except Exception as exc:
+        full = disk_full_error(folder, exc, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if full is None:
+            raise
+        raise full from exc
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
 DISK_FULL_BYTES = 64 * 2**20  # a short write with less free than this in the folder: the disk is full
 _SHORT_WRITE = ("file write failed", "unexpected pos")  # torch.save's RuntimeErrors (no errno) when a write falls short
 

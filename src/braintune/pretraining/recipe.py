@@ -71,7 +71,7 @@ from braintune.data.audio import (
     read_audio,
 )
 from braintune.errors import ConfigError, DataError
-from braintune.io import write_atomic, write_atomic_with, write_table
+from braintune.io import write_atomic, write_atomic_with, write_folder_atomic, write_table
 from braintune.models.encoders import hidden_states, model_input, tiny_config
 from braintune.progress import tqdm
 from braintune.training import reseed, warmup_then_linear_decay
@@ -543,13 +543,12 @@ def _cached_targets(out: Path, iteration: int, timer: _Timer, compute) -> dict:
 
 def save_encoder(model: transformers.PreTrainedModel, folder: Path) -> Path:
     """save_pretrained (safetensors) + preprocessor_config.json (do_normalize=True), replacing `folder` at once."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return folder
+
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp)
+
+    return write_folder_atomic(folder, save)
 
 
 def _generate_folder(folder: Path, generate) -> Path:

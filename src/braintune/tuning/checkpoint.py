@@ -29,7 +29,7 @@ import yaml
 
 from braintune.data.ds003020 import Dataset, StorySplit
 from braintune.errors import ConfigError, DataError
-from braintune.io import disk_full_error, temporary_path, write_atomic, write_atomic_with
+from braintune.io import write_atomic, write_atomic_with, write_folder_atomic
 from braintune.models import normalizes_input
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.settings import TuneSettings
@@ -141,19 +141,12 @@ class RunFolder:
         """The export step: OUT/backbone (save_pretrained, safetensors) and OUT/head.safetensors, each atomically."""
         if not self.writer:
             return
-        tmp = temporary_path(self.backbone)
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
+
+        def save(tmp: Path) -> None:
             net.backbone.save_pretrained(tmp)
             transformers.Wav2Vec2FeatureExtractor(do_normalize=normalizes_input(net.backbone)).save_pretrained(tmp)
-        except Exception as exc:
-            full = disk_full_error(self.backbone, exc, tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
-            if full is None:
-                raise
-            raise full from exc
-        shutil.rmtree(self.backbone, ignore_errors=True)
-        os.replace(tmp, self.backbone)
+
+        write_folder_atomic(self.backbone, save)
         head = {k: v.detach().cpu().contiguous() for k, v in net.head.state_dict().items()}
         write_atomic(self.root / "head.safetensors", safetensors.torch.save(head))
         log.info("wrote the tuned backbone to %s", self.backbone)
