@@ -92,11 +92,12 @@ def save_tiny_model(path: str | os.PathLike, family: str = "wav2vec2", seed: int
 
 
 def pretrained_folder(id_: str) -> Path:
-    """The shipped folder of "tiny-pretrained:<family>" (braintune/models/checkpoints/tiny-pretrained-<family>)."""
+    """The shipped folder of "tiny-pretrained:<name>" (braintune/models/checkpoints/tiny-pretrained-<name>;
+    <name> is a family, or a family and an iteration such as "hubert-iter1")."""
     checkpoints = Path(str(resources.files("braintune.models") / "checkpoints"))
-    family = id_.removeprefix(PRETRAINED_PREFIX)
-    folder = checkpoints / f"tiny-pretrained-{family}"
-    if family not in FAMILIES or not (folder / "config.json").is_file():
+    name = id_.removeprefix(PRETRAINED_PREFIX)
+    folder = checkpoints / f"tiny-pretrained-{name}"
+    if re.fullmatch(r"[a-z0-9-]+", name) is None or not (folder / "config.json").is_file():
         shipped = sorted(PRETRAINED_PREFIX + p.name.removeprefix("tiny-pretrained-")
                          for p in checkpoints.glob("tiny-pretrained-*") if (p / "config.json").is_file())
         raise ModelNotAvailable(f"model {id_!r} is not shipped with braintune (shipped: {', '.join(shipped) or 'none'}); "

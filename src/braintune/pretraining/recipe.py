@@ -72,7 +72,7 @@ from braintune.data.audio import (
 )
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_folder_atomic, write_table
-from braintune.models.encoders import hidden_states, model_input, tiny_config
+from braintune.models.encoders import hidden_states, load_encoder, model_input, tiny_config
 from braintune.progress import tqdm
 from braintune.training import reseed, warmup_then_linear_decay
 
@@ -104,6 +104,8 @@ class PretrainSettings:
     kmeans_frames: int = _setting(200_000, "frames drawn to fit k-means")
     iterations: int = _setting(1, "1: MFCC targets; 2: then k-means on --target-layer of the iteration-1 model")
     target_layer: int = _setting(4, "iteration 2 clusters this layer of the iteration-1 model")
+    teacher: str = _setting("", "the iteration-1 model (a folder or a model id) whose --target-layer iteration 2 "
+                                "clusters, instead of training iteration 1 first (needs --iterations 2)")
     epochs: int = _setting(20, "passes over the corpus per iteration")
     window_seconds: float = _setting(4.0, "length of the training windows (cut from the recordings on the frame grid)")
     batch_size: int = _setting(8, "windows per optimiser step")
@@ -134,6 +136,8 @@ class PretrainSettings:
             raise ConfigError(f"pretrain setting iterations must be 1 or 2, got {self.iterations}")
         if self.iterations == 2 and not 0 <= self.target_layer <= self.num_layers:
             raise ConfigError(f"pretrain setting target_layer must lie in 0..{self.num_layers}, got {self.target_layer}")
+        if self.teacher and self.iterations != 2:
+            raise ConfigError("pretrain setting teacher needs iterations 2 (it stands in for iteration 1)")
         for name in ("validation_fraction", "warmup_fraction", "mask_prob"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"pretrain setting {name} must lie in [0, 1), got {getattr(self, name)!r}")
@@ -155,7 +159,8 @@ class PretrainSettings:
         """The `braintune pretrain` command line that runs these settings (every setting spelled out)."""
         args = ["braintune", "pretrain", "--out", str(out)] + (["--corpus", str(corpus)] if corpus else [])
         for f in dataclasses.fields(self):
-            args += ["--" + f.name.replace("_", "-"), str(getattr(self, f.name))]
+            if f.name != "teacher" or self.teacher:
+                args += ["--" + f.name.replace("_", "-"), str(getattr(self, f.name))]
         return shlex.join(args)
 
 
@@ -469,9 +474,16 @@ def pretrain(out: str | os.PathLike, settings: PretrainSettings = PretrainSettin
     if card.is_file() and (not probes or json.loads(card.read_text())["probes"]):
         return out / "model"
     done = torch.load(out / "checkpoint.pt", weights_only=True)["iteration"] if (out / "checkpoint.pt").is_file() else 0
-    targets = _cached_targets(out, 1, timer, lambda: cluster_targets([mfcc_features(a) for a in data.audio], data,
-                                                                      settings))
-    for iteration in range(1, settings.iterations + 1):
+    if settings.teacher:
+        first = 2
+        targets = _cached_targets(out, 2, timer, lambda: cluster_targets(
+            [layer_features(_teacher(settings), a, settings.target_layer, settings.window_frames) for a in data.audio],
+            data, settings))
+    else:
+        first = 1
+        targets = _cached_targets(out, 1, timer, lambda: cluster_targets([mfcc_features(a) for a in data.audio], data,
+                                                                          settings))
+    for iteration in range(first, settings.iterations + 1):
         if iteration < done:
             targets = _cached_targets(out, iteration + 1, timer, None)
             continue
@@ -489,6 +501,15 @@ def pretrain(out: str | os.PathLike, settings: PretrainSettings = PretrainSettin
     write_card(model_dir, settings, data, targets, records, table, timer.seconds, settings.command(out, corpus),
                generated=corpus is None)
     return model_dir
+
+
+def _teacher(settings: PretrainSettings) -> transformers.PreTrainedModel:
+    """The iteration-1 model named by settings.teacher, on the CPU; its layers must reach target_layer."""
+    model = load_encoder(settings.teacher, device="cpu")
+    if settings.target_layer > model.config.num_hidden_layers:
+        raise ConfigError(f"pretrain setting target_layer {settings.target_layer}: the teacher {settings.teacher} "
+                          f"has {model.config.num_hidden_layers} layers")
+    return model
 
 
 def _timed(timer: _Timer, step: str, work):
@@ -631,7 +652,8 @@ def write_card(model_dir: Path, settings: PretrainSettings, corpus: Corpus, targ
                       + f" of cos(proj(h), e_k)/"
                       f"{settings.temperature} over {settings.clusters} k-means clusters of "
                       + ("MFCC frames (13 + deltas + delta-deltas)" if settings.iterations == 1 else
-                         f"layer {settings.target_layer} of the iteration-1 model (iteration 1: MFCC frames)")),
+                         f"layer {settings.target_layer} of the iteration-1 model "
+                         + (f"{settings.teacher}" if settings.teacher else "(iteration 1: MFCC frames)"))),
         "settings": settings.to_dict(),
         "model": {"parameters": sum(p.numel() for p in build_model(settings).parameters()),
                   "safetensors_bytes": weights.stat().st_size},
