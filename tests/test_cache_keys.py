@@ -1,0 +1,93 @@
+"""The cache keys of the demo study's cells, pinned: a refactor of how keys are derived
+(datasets, protocols, tuning variants) must not invalidate the align and probe cells a user
+has already computed.
+
+The keys are those of `configs/demo.yaml` as it stood when they were recorded (its settings
+copied below), on a fixed stand-in of the data (dummy files with fixed sizes and times: a
+key reads only file metadata, the content of small metadata files and the settings) and a
+fixed stand-in of the model's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from braintune.models import encoders
+from braintune.study.config import load_config
+from braintune.study.plan import plan_cells
+
+DEMO_AS_RECORDED = {
+    "name": "demo",
+    "models": ["tiny-pretrained:hubert"],
+    "participants": ["UTS01", "UTS02"],
+    "stages": ["tune", "tune_control", "align_pretrained", "align_tuned", "align_control", "probe_pretrained",
+               "probe_tuned", "probe_control", "report"],
+    "features": {"scheme": "fast", "context": 6.0, "chunk": 2.4},
+    "align": {"alphas": [1.0, 3.16, 10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0, 31600.0, 100000.0, 316000.0,
+                         1000000.0, 3160000.0, 10000000.0, 31600000.0, 100000000.0]},
+    "tune": {"epochs": 2, "batch_size": 8, "window_seconds": 8.0, "warmup_epochs": 1, "backbone_lr": 1.0e-3,
+             "head_lr": 1.0e-2},
+}
+STORIES = ["simstory01", "simstory02", "simstory03", "simstory04", "simstory05", "stagefright", "wheretheressmoke"]
+TIME_NS = 1_700_000_000_000_000_000
+
+# (stage, participant) -> key, recorded before the plug points of issue 23
+RECORDED = {
+    ('tune', 'UTS01'): "315e09df162b9a80c5ecf70d63b09ba4135fce852c3eb6d2888c97ccf03571a5",
+    ('tune', 'UTS02'): "2c40856de51363c5134900168e78b75e2c091335834bbb95e654042a99fe06f8",
+    ('tune_control', 'UTS01'): "a6bc3c5184bb2712657b1d821ca5011092d25b62204b636c7fe8d917a258282d",
+    ('tune_control', 'UTS02'): "20f5b981d30399ddbd5c652d6283b778d8e1ffdfbf75d9fd2a00720853767af5",
+    ('align_pretrained', 'UTS01'): "dc346be4207d499523dacfef60b7643711d69f577d4b34a29ed647bca88df5dc",
+    ('align_pretrained', 'UTS02'): "c19046aef93cd93e69c6fe4cfb69ba3ee4a6db36a6a9033f4cd0033987856b6c",
+    ('align_tuned', 'UTS01'): "e24212fb0c33822ed4a7c7f469e78d300d5d23cf42244dafa64333985f1a4c4e",
+    ('align_tuned', 'UTS02'): "263a05ba91b19f5ef58160cef95c7b68df34f54ff44c0e645d3367541bdefa70",
+    ('align_control', 'UTS01'): "6f125a489412194660614705738acc64a9f66d1e1044de87f4c4badf3f2a587f",
+    ('align_control', 'UTS02'): "0cd22deb5b673b4f5eeef8182baaf73f2421715baaad1278463d3d8008c6f72a",
+    ('probe_pretrained', None): "f36bd1a11626d9b33d7e031194b8466ee17b6290b1b8cd4ecfc602b0f9e99ab6",
+    ('probe_tuned', 'UTS01'): "f534c6321dfa6ea8c01ebf3bec365fb3a00f0cf3a60b6e1cc301bacb15a2a4f8",
+    ('probe_tuned', 'UTS02'): "6c181cc6d8e3b6ea8836e8b0fee7bc25ac1e0513cf5ee3f45290f8f1917412c3",
+    ('probe_control', 'UTS01'): "f2d0ec38d4f7ae3ad64d327602e5380898220ca673b2daf7110be9623a31b1c1",
+    ('probe_control', 'UTS02'): "b31d11bb1dbbc026c26f14591f99d0223637dfaf7094bfb5a0eeac3013a0b44b",
+}
+
+
+def _file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    os.utime(path, ns=(TIME_NS, TIME_NS))
+
+
+def _stand_in(root: Path) -> dict[str, Path]:
+    fmri, timit, commands = root / "fmri", root / "timit", root / "speech_commands"
+    _file(fmri / "derivative" / "respdict.json", json.dumps({s: 40 + i for i, s in enumerate(STORIES)}).encode())
+    for i, story in enumerate(STORIES):
+        _file(fmri / "stimuli" / f"{story}.wav", b"w" * (100 + i))
+        for p in ("UTS01", "UTS02"):
+            _file(fmri / "derivative" / "preprocessed_data" / p / f"{story}.hf5", b"h" * (200 + i))
+    for p in ("UTS01", "UTS02"):
+        _file(fmri / "derivative" / "rois" / f"{p}.json", json.dumps({"A1": [0, 1], "PGi": [2]}).encode())
+    _file(timit / "TEST" / "DR1" / "FAKS0" / "SA1.WAV", b"t" * 50)
+    _file(timit / "TEST" / "DR1" / "FAKS0" / "SA1.PHN", b"0 10 h#\n")
+    _file(commands / "yes" / "a_nohash_0.wav", b"c" * 30)
+    _file(commands / "validation_list.txt", b"yes/a_nohash_0.wav\n")
+    _file(commands / "testing_list.txt", b"")
+    return {"fmri": fmri, "timit": timit, "speech_commands": commands}
+
+
+@pytest.fixture
+def demo_cells(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    _file(model / "config.json", json.dumps({"model_type": "hubert", "num_hidden_layers": 6}).encode())
+    _file(model / "model.safetensors", b"m" * 1000)
+    monkeypatch.setattr(encoders, "pretrained_folder", lambda id_: model)
+    data = _stand_in(tmp_path / "data")
+    raw = {**DEMO_AS_RECORDED, "out": str(tmp_path / "run"), "data": {k: str(v) for k, v in data.items()}}
+    return plan_cells(load_config(raw=raw))
+
+
+def test_the_demo_cell_keys_are_those_recorded(demo_cells):
+    assert {(c.stage, c.participant): c.key for c in demo_cells} == RECORDED
