@@ -21,21 +21,16 @@ from braintune.study.config import load_config
 from braintune.study.plan import plan_cells
 
 DEMO_AS_RECORDED = {
-    ('tune', 'UTS01'): "315e09df162b9a80c5ecf70d63b09ba4135fce852c3eb6d2888c97ccf03571a5",
-    ('tune', 'UTS02'): "2c40856de51363c5134900168e78b75e2c091335834bbb95e654042a99fe06f8",
-    ('tune_control', 'UTS01'): "a6bc3c5184bb2712657b1d821ca5011092d25b62204b636c7fe8d917a258282d",
-    ('tune_control', 'UTS02'): "20f5b981d30399ddbd5c652d6283b778d8e1ffdfbf75d9fd2a00720853767af5",
-    ('align_pretrained', 'UTS01'): "dc346be4207d499523dacfef60b7643711d69f577d4b34a29ed647bca88df5dc",
-    ('align_pretrained', 'UTS02'): "c19046aef93cd93e69c6fe4cfb69ba3ee4a6db36a6a9033f4cd0033987856b6c",
-    ('align_tuned', 'UTS01'): "e24212fb0c33822ed4a7c7f469e78d300d5d23cf42244dafa64333985f1a4c4e",
-    ('align_tuned', 'UTS02'): "263a05ba91b19f5ef58160cef95c7b68df34f54ff44c0e645d3367541bdefa70",
-    ('align_control', 'UTS01'): "6f125a489412194660614705738acc64a9f66d1e1044de87f4c4badf3f2a587f",
-    ('align_control', 'UTS02'): "0cd22deb5b673b4f5eeef8182baaf73f2421715baaad1278463d3d8008c6f72a",
-    ('probe_pretrained', None): "0e5853f7cfa6d97e459bac382aebec02b07919a9bec6dc2dec528b834eabedd9",
-    ('probe_tuned', 'UTS01'): "951c533b0650142c23ffe974b5b433c972861a87db211fd9425e09602b459706",
-    ('probe_tuned', 'UTS02'): "2eca0c417e48c85529f1b338473b621b3de90a00551b10bd17cd862df2587ab8",
-    ('probe_control', 'UTS01'): "a30d36f016cdf8c656709a78173343bb260421e437a39374a7a45803320a30f3",
-    ('probe_control', 'UTS02'): "0340787d20eb3967449907fd4a8c14fd1a4c6dbc65168204d1bc1e5a4c2942ee",
+    "name": "demo",
+    "models": ["tiny-pretrained:hubert"],
+    "participants": ["UTS01", "UTS02"],
+    "stages": ["tune", "tune_control", "align_pretrained", "align_tuned", "align_control", "probe_pretrained",
+               "probe_tuned", "probe_control", "report"],
+    "features": {"scheme": "fast", "context": 6.0, "chunk": 2.4},
+    "align": {"alphas": [1.0, 3.16, 10.0, 31.6, 100.0, 316.0, 1000.0, 3160.0, 10000.0, 31600.0, 100000.0, 316000.0,
+                         1000000.0, 3160000.0, 10000000.0, 31600000.0, 100000000.0]},
+    "tune": {"epochs": 2, "batch_size": 8, "window_seconds": 8.0, "warmup_epochs": 1, "backbone_lr": 1.0e-3,
+             "head_lr": 1.0e-2},
 }
 STORIES = ["simstory01", "simstory02", "simstory03", "simstory04", "simstory05", "stagefright", "wheretheressmoke"]
 TIME_NS = 1_700_000_000_000_000_000
