@@ -130,8 +130,9 @@ def real_layout(tmp_path):
 
 
 def write_timit_layout(root, speakers=(("TRAIN", "DR1", "FAKS0"), ("TRAIN", "DR2", "MABC0"), ("TEST", "DR1", "MDAB0"))):
-    """A tiny TIMIT written by hand in the real layout: one SA1 per speaker, 4000 samples of
-    16 kHz SPHERE audio with its .PHN, .WRD and .TXT. Returns root."""
+    """A tiny TIMIT written by hand in the real layout: an SA1 and an SX3 per speaker (two sentence
+    types, as the sentence-type probe needs), 4000 samples of 16 kHz SPHERE audio with its .PHN,
+    .WRD and .TXT. Returns root."""
     import numpy as np
 
     from braintune.synthetic.corpora import write_sphere
@@ -139,10 +140,11 @@ def write_timit_layout(root, speakers=(("TRAIN", "DR1", "FAKS0"), ("TRAIN", "DR2
     for split, region, speaker in speakers:
         folder = root / split / region / speaker
         folder.mkdir(parents=True)
-        write_sphere(folder / "SA1.WAV", 0.1 * np.sin(np.arange(4000) / 5.0))
-        (folder / "SA1.PHN").write_text("0 1000 h#\n1000 3000 iy\n3000 4000 h#\n")
-        (folder / "SA1.WRD").write_text("1000 3000 she\n")
-        (folder / "SA1.TXT").write_text("0 4000 She.\n")
+        for utterance in ("SA1", "SX3"):
+            write_sphere(folder / f"{utterance}.WAV", 0.1 * np.sin(np.arange(4000) / 5.0))
+            (folder / f"{utterance}.PHN").write_text("0 1000 h#\n1000 3000 iy\n3000 4000 h#\n")
+            (folder / f"{utterance}.WRD").write_text("1000 3000 she\n")
+            (folder / f"{utterance}.TXT").write_text("0 4000 She.\n")
     return root
 
 

@@ -12,7 +12,8 @@ import braintune.features
 from braintune.alignment.run import align_participant, layer_path, load_layer_arrays, load_training_responses
 from braintune.alignment.settings import AlignSettings
 from braintune.cli import main
-from braintune.data.ds003020 import Dataset, StorySplit, resolve_split
+from braintune.data.fmri.ds003020 import DS003020 as Dataset
+from braintune.data.fmri import StorySplit, resolve_split
 from braintune.encoding import TABLE_COLUMNS
 from braintune.errors import ConfigError, DataError
 from braintune.features import Scheme
@@ -401,7 +402,7 @@ def test_noise_ceiling_recovers_the_simulated_truth_with_a_real_length_test_stor
     a signal. Pure-noise voxels get small positive estimates (Schoppe's estimator clips
     SP <= 0 to a ceiling of 0 but not small positive SP), which lowers the correlation
     over all voxels a little."""
-    from braintune.data.ds003020 import Dataset
+    from braintune.data.fmri.ds003020 import DS003020 as Dataset
     from braintune.synthetic.fmri import load_truth, simulate_dataset
     from braintune.encoding import noise_ceiling
 

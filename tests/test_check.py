@@ -17,7 +17,8 @@ from conftest import write_commands_layout, write_fake_outputs, write_real_layou
 from braintune.cli import main
 from braintune.data import timit
 from braintune.data.check import CheckSettings, check_data, require_study_data
-from braintune.data.ds003020 import Dataset, resolve_split
+from braintune.data.fmri.ds003020 import DS003020 as Dataset
+from braintune.data.fmri import resolve_split
 from braintune.errors import DataError
 from braintune.study import runner
 from braintune.synthetic.corpora import write_sphere
@@ -73,7 +74,7 @@ def test_clean_on_the_simulated_data(sim_dataset, standin_timit, standin_command
         "test": {"utterances": 4 * 7, "speakers": 4, "core_test_speakers": 4}}
     assert {k: found["corpora"]["speech_commands"][k] for k in ("clips", "words", "train", "validation", "test")} == \
         {"clips": 210, "words": 35, "train": 140, "validation": 35, "test": 35}
-    assert found["corpora"]["ds003020"]["audio_ok"] == found["corpora"]["ds003020"]["textgrids_ok"] == 6
+    assert found["corpora"]["fmri"]["audio_ok"] == found["corpora"]["fmri"]["textgrids_ok"] == 6
 
 
 def test_clean_on_a_folder_written_by_hand_in_the_real_layout(real_layout):
@@ -133,7 +134,7 @@ FMRI_BREAKAGES = {
                               "derivative/respdict.json", "missing", True),
     "response file of an unlisted story": (
         lambda root: shutil.copy(root / RESPONSES / "UTS01" / "simstory01.hf5", root / RESPONSES / "UTS01" / "extra.hf5"),
-        "UTS01/extra.hf5", "story 'extra' is not listed in respdict.json", False),
+        "UTS01/extra.hf5", "story 'extra' is not listed among the dataset's stories", False),
     "binary TextGrid": (lambda root: (root / "derivative" / "TextGrids" / "simstory01.TextGrid").write_bytes(
         b"ooBinaryFile\x08TextGrid\x00\x00\x00\x00"), "TextGrids/simstory01.TextGrid", "binary Praat TextGrid", False),
     "TextGrid in another format": (lambda root: (root / "derivative" / "TextGrids" / "simstory04.TextGrid").write_text(
@@ -230,12 +231,12 @@ def test_each_broken_timit_copy_is_flagged_naming_the_file(name, standin_timit, 
     root = _copy(standin_timit, tmp_path / "timit")
     file = str(_first_utterance(root).stem) + suffix if suffix else str(root)
     breakage(root)
-    for found in (check_data(timit_root=root, progress=False),
-                  check_data(timit_root=root, settings=CheckSettings(quick=True), progress=False)):
+    for found in (check_data(corpora={"timit": root}, progress=False),
+                  check_data(corpora={"timit": root}, settings=CheckSettings(quick=True), progress=False)):
         assert len(found.errors) == 1 and re.match(re.escape(file) + ": .*" + problem, found.errors[0].message), \
             [str(e) for e in found.errors]
     with pytest.raises(DataError, match=re.escape(file) + ": .*" + problem):
-        require_study_data(None, {}, rois=False, timit_root=root, progress=False)
+        require_study_data(None, {}, rois=False, corpora={"timit": root}, progress=False)
 
 
 def test_every_wav_without_its_phn_is_an_error_as_the_reader_says(tmp_path):
@@ -245,13 +246,15 @@ def test_every_wav_without_its_phn_is_an_error_as_the_reader_says(tmp_path):
     train, test = root / "TRAIN" / "DR1" / "FAKS0", root / "TEST" / "DR1" / "MDAB0"
     (train / "SA1.PHN").unlink()
     (test / "SA1.PHN").unlink()
-    found = check_data(timit_root=root, progress=False)
+    found = check_data(corpora={"timit": root}, progress=False)
     assert [str(p) for p in found.problems] == [
         f"error: {train / 'SA1.PHN'}: missing beside SA1.WAV; TIMIT has a .PHN for every .WAV: is the copy complete?",
-        f"error: {test / 'SA1.PHN'}: missing beside SA1.WAV; TIMIT has a .PHN for every .WAV: is the copy complete?"]
-    assert found.corpora["timit"]["splits"]["train"]["utterances"] == 1
-    with pytest.raises(DataError, match=re.escape(f"{train / 'SA1.PHN'}: missing beside SA1.WAV; ") + r".*\(and 1 more"):
-        require_study_data(None, {}, rois=False, timit_root=root, progress=False)
+        f"error: {test / 'SA1.PHN'}: missing beside SA1.WAV; TIMIT has a .PHN for every .WAV: is the copy complete?",
+        f"error: {root}: TIMIT test split: every utterance is of sentence type SX; the sentence-type probe needs at "
+        "least two of SA, SI, SX"]
+    assert found.corpora["timit"]["splits"]["train"]["utterances"] == 3
+    with pytest.raises(DataError, match=re.escape(f"{train / 'SA1.PHN'}: missing beside SA1.WAV; ") + r".*\(and 2 more"):
+        require_study_data(None, {}, rois=False, corpora={"timit": root}, progress=False)
 
 
 def _rewrite_clip(root, seconds, rate):
@@ -275,11 +278,11 @@ def test_each_broken_speech_commands_copy_is_flagged_naming_the_file(name, stand
     root = _copy(standin_commands, tmp_path / "sc")
     breakage(root)
     pattern = re.escape(str(root / file)) + r"[^:]*: " + problem
-    for found in (check_data(speech_commands_root=root, progress=False),
-                  check_data(speech_commands_root=root, settings=CheckSettings(quick=True), progress=False)):
+    for found in (check_data(corpora={"speech_commands": root}, progress=False),
+                  check_data(corpora={"speech_commands": root}, settings=CheckSettings(quick=True), progress=False)):
         assert len(found.errors) == 1 and re.match(pattern, found.errors[0].message), [str(e) for e in found.errors]
     with pytest.raises(DataError, match=pattern):
-        require_study_data(None, {}, rois=False, speech_commands_root=root, progress=False)
+        require_study_data(None, {}, rois=False, corpora={"speech_commands": root}, progress=False)
 
 
 def test_check_exits_1_and_prints_one_line_per_problem(sim_dataset, tmp_path, capsys):
@@ -296,7 +299,7 @@ def test_check_exits_1_and_prints_one_line_per_problem(sim_dataset, tmp_path, ca
     ]
     assert lines[-1].startswith("2 error(s), 0 warning(s) in ") and lines[-1].endswith(": fix the errors above")
     assert re.match(r"  UTS01\s+6\s+5\s.*\s-\s.*\s1\s+0$", next(line for line in lines if line.startswith("  UTS01")))
-    assert "  stimuli: audio 5 of 6 ok, TextGrids 6 ok" in lines
+    assert "  stimuli: audio 5 of 6 ok, word timings 6 ok" in lines
 
 
 @pytest.fixture
@@ -363,12 +366,12 @@ def test_corpora_written_by_hand(tmp_path):
     (root / "TRAIN" / "DR2" / "MABC0" / "SA1.WAV").unlink()
     (root / "TEST" / "DR1" / "MDAB0" / "SA1.WRD").unlink()
     sc = write_commands_layout(tmp_path / "sc")
-    found = check_data(timit_root=root, speech_commands_root=sc, progress=False)
+    found = check_data(corpora={"timit": root, "speech_commands": sc}, progress=False)
     assert found.errors == []
     assert [str(w) for w in found.warnings] == [
         f"warning: {root / 'TEST' / 'DR1' / 'MDAB0' / 'SA1'}.WRD: missing (TIMIT utterance TEST/DR1/MDAB0/SA1)",
         f"warning: {root / 'TRAIN' / 'DR2' / 'MABC0' / 'SA1.PHN'}: no .WAV beside it: the utterance is left out",
         f"warning: {sc}: no clips of 33 of the 35 words: backward, bed, bird, cat, dog ...",
     ]
-    assert found.corpora["timit"]["splits"]["train"] == {"utterances": 1, "speakers": 1, "core_test_speakers": 0}
+    assert found.corpora["timit"]["splits"]["train"] == {"utterances": 3, "speakers": 2, "core_test_speakers": 0}
     assert found.corpora["speech_commands"]["clips"] == 6

@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from braintune.data.ds003020 import Dataset, resolve_split
+from braintune.data.fmri.ds003020 import DS003020 as Dataset
+from braintune.data.fmri import resolve_split
 from braintune.data.textgrid import read_textgrid
 from braintune.synthetic.fmri import (
     PHONE_CLASSES, VOCABULARY, Embeddings, history_mean, language_track, load_embeddings, load_true_features,

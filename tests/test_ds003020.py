@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split, response_row_times
+from braintune.data.fmri.ds003020 import DS003020 as Dataset, response_row_times
+from braintune.data.fmri import SplitSettings, resolve_split
 from braintune.data.rois import ROI_GROUPS, group_rois, normalise_area_name
 from braintune.data.textgrid import read_textgrid, read_words
 from braintune.synthetic.textgrid import write_textgrid
@@ -98,8 +99,9 @@ def test_split_is_the_shared_stories_minus_test_and_validation(folder):
     assert SplitSettings().resolved(shared).train_stories == ["storyb"]
     with pytest.raises(ConfigError, match="train_stories: \\['wheretheressmoke'\\] are held out"):
         SplitSettings(train_stories=["storya", "wheretheressmoke"])
-    with pytest.raises(ConfigError, match="stories: 'shared' or 'all'"):
-        SplitSettings(stories="some")
+    with pytest.raises(ConfigError, match="split.stories: 'some' is not a story list of the ds003020 layout "
+                                          "\\(known: 'shared', 'all', 'paper'\\)"):
+        resolve_split(ds, ["UTS01"], SplitSettings(stories="some"))
 
 
 def test_voxel_subset_matches_full_read_in_caller_order(folder):

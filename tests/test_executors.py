@@ -8,6 +8,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -19,7 +20,7 @@ from braintune.cli import build_parser, main, parse_args
 from braintune.errors import ConfigError
 from braintune.study import claims, runner
 from braintune.study.config import load_config
-from braintune.study.executors import ExecutorSettings, job_parameters
+from braintune.study.executors import EXECUTORS, ExecutorSettings, job_parameters
 from conftest import write_commands_layout
 
 
@@ -45,6 +46,28 @@ def test_executor_settings_are_checked(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(raw={"models": ["tiny:wav2vec2"], "stages": ["probe_pretrained"], "probe": {"tasks": ["words"]},
                          "data": {"speech_commands": "x"}}, overrides=[override])
+
+
+def test_executor_settings_load_without_submitit():
+    """Importing the executors and making their settings (what loading a study config does)
+    leaves submitit, pandas and torch unimported; a subprocess, so other tests' imports do not count.
+
+    Guards against: every config load paying for submitit (and what it imports).
+    """
+    code = ("import sys; from braintune.study.executors import ExecutorSettings; ExecutorSettings(name='slurm'); "
+            "print(sorted({'submitit', 'pandas', 'torch'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_executor_name_leads_to_its_maker_and_the_cli_offers_each():
+    """The one list of names (EXECUTORS): each entry's "module:callable" exists, and `--executor` takes each name."""
+    import importlib
+
+    for name, kind in EXECUTORS.items():
+        module, _, make = kind.make.partition(":")
+        assert callable(getattr(importlib.import_module(module), make)), name
+        assert parse_args(build_parser(), ["run", "s.yaml", "--executor", name]).executor == name
 
 
 def test_jobs_ask_for_gpus_per_node_and_one_task_per_gpu_only_with_several():

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from braintune.data.ds003020 import Dataset
+from braintune.data.fmri.ds003020 import DS003020 as Dataset
 from braintune.synthetic.speech import Voice, synthesize
 from braintune.errors import DataError
 from braintune.features import (

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from braintune.data.ds003020 import Dataset, response_row_times
+from braintune.data.fmri.ds003020 import DS003020 as Dataset, response_row_times
 from braintune.encoding import (
     WHOLE_CORTEX,
     chunk_folds,

@@ -280,7 +280,7 @@ def test_task_registry_is_the_settings_choice():
     assert TASKS == tuple(REGISTRY) and ProbeSettings().tasks == list(TASKS)
     for task in REGISTRY.values():
         assert task.corpus in CORPORA and (task.probe in PROBES or callable(task.probe)), task.name
-    assert ProbeSettings(tasks=["words"]).needs_speech_commands and not ProbeSettings(tasks=["words"]).needs_timit
+    assert ProbeSettings(tasks=["words"]).corpora == ["speech_commands"]
 
 
 def test_timit_rows_hold_out_test_speakers_and_validate_on_training_speakers(standin_timit):

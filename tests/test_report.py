@@ -188,7 +188,8 @@ def test_html_is_self_contained_with_figures_tables_and_config(full_run):
     assert "http://" not in text and "https://" not in text
     assert not re.search(r"<(script|link)\b", text)
     assert "# braintune run configs/study.yaml" in text and "seed: 0" in text
-    assert text.count("<table") == 5  # run info, alignment and probing hierarchy, alignment and probing summary
+    # run info, alignment and probing hierarchy, the two paired-difference tables, alignment and probing summary
+    assert text.count("<table") == 7
     assert "control (shuffled pairs): mean ± SE (n)" in text and "shuffled" in text
     assert f"{0.31:.3f} ± {SE:.3f} (n=3)" in text  # wav2vec2 late-language tuned layer 0
     assert "tiny:hubert" in text and "UTS01, UTS02, UTS03" in text

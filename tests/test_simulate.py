@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 
 from braintune.cli import main
-from braintune.data.ds003020 import Dataset, resolve_split, response_row_times
+from braintune.data.fmri.ds003020 import DS003020 as Dataset, response_row_times
+from braintune.data.fmri import resolve_split
 from braintune.data.rois import group_rois
 from braintune.synthetic.fmri import VOCABULARY, KINDS, acquired_row_times, load_true_features, load_truth, simulate_dataset
 

@@ -406,7 +406,7 @@ def test_lebel2024_trains_everyone_on_the_papers_stories_whoever_else_is_in_the_
     (validation): 25 stories; UTS04, lacking "life", on the other 24, with a warning naming the file.
     Guards against a split that depends on who else is in the study (the 'shared' split does)."""
     from braintune.data.check import check_data
-    from braintune.data.ds003020 import SplitSettings
+    from braintune.data.fmri import SplitSettings
     from braintune.demo import packaged_config
     from braintune.study.plan import study_inputs
 
@@ -439,7 +439,8 @@ def test_lebel2024_trains_everyone_on_the_papers_stories_whoever_else_is_in_the_
 
 
 def test_the_paper_split_on_other_story_names_is_one_clear_error(real_layout):
-    from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
+    from braintune.data.fmri.ds003020 import DS003020 as Dataset
+    from braintune.data.fmri import SplitSettings, resolve_split
     from braintune.errors import DataError
 
     with pytest.raises(DataError, match="UTS01: none of the paper's 25 training stories .ds003020 sessions 1-5"):

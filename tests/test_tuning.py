@@ -18,7 +18,8 @@ import transformers
 import yaml
 
 from braintune.cli import main as cli_main
-from braintune.data.ds003020 import Dataset, SplitSettings, resolve_split
+from braintune.data.fmri.ds003020 import DS003020 as Dataset
+from braintune.data.fmri import SplitSettings, resolve_split
 from braintune.errors import ConfigError, DataError, ModelNotAvailable
 from braintune.models import hidden_states, load_encoder, tiny_config
 from braintune.tuning import BrainTuner, TuneSettings, audio_window, load_data, tune, write_spec

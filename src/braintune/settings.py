@@ -6,7 +6,10 @@ field's name). Study configs (``from_mapping``) and command-line flags (``add_ar
 ``from_arguments``) are derived from the owners, so nothing restates a default.
 
 An owner may declare ``RESULT_NEUTRAL``: the fields that do not change what it computes
-(batch sizes, caches, devices); cache keys leave them out (``result_settings``).
+(batch sizes, caches, devices); cache keys leave them out (``result_settings``). It may also
+declare ``KEYED_WHEN_SET``: fields added after keys were first recorded whose defaults
+reproduce the earlier results; they enter a key only when set to another value, so the
+results cached before they existed stay valid.
 """
 
 from __future__ import annotations
@@ -123,9 +126,14 @@ def to_dict(settings) -> dict:
 
 
 def result_settings(settings) -> dict:
-    """to_dict(settings) without the fields its owner declares RESULT_NEUTRAL: what a cache key covers."""
-    neutral = set(getattr(type(settings), "RESULT_NEUTRAL", ()))
-    return {k: v for k, v in to_dict(settings).items() if k not in neutral}
+    """to_dict(settings) without the fields its owner declares RESULT_NEUTRAL, nor those of
+    KEYED_WHEN_SET at their defaults: what a cache key covers."""
+    owner = type(settings)
+    neutral = set(getattr(owner, "RESULT_NEUTRAL", ()))
+    values = to_dict(settings)
+    defaults = to_dict(owner()) if getattr(owner, "KEYED_WHEN_SET", ()) else {}
+    neutral |= {k for k in getattr(owner, "KEYED_WHEN_SET", ()) if values[k] == defaults[k]}
+    return {k: v for k, v in values.items() if k not in neutral}
 
 
 def _flag(name: str) -> str:

@@ -31,18 +31,10 @@ import pandas as pd
 
 from braintune.alignment.settings import AlignSettings
 from braintune.arrays import zscore
-from braintune.data.ds003020 import Dataset, SplitSettings, StorySplit, resolve_split
+from braintune.data.fmri import DEFAULT_LAYOUT, FMRIDataset, SplitSettings, StorySplit, open_dataset, resolve_split
 from braintune.data.rois import group_rois
-from braintune.encoding import (
-    TABLE_COLUMNS,
-    chunk_folds,
-    fit_encoding_model,
-    noise_ceiling,
-    noise_ceiling_authors,
-    roi_table,
-    story_folds,
-    zscored_repeats_mean,
-)
+from braintune.encoding import TABLE_COLUMNS, fit_encoding_model, roi_table
+from braintune.encoding.ridge import resolve_backend
 from braintune.errors import DataError
 from braintune.features import Scheme
 from braintune.fingerprint import files_fingerprint
@@ -94,28 +86,16 @@ def load_layer_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in ARRAY_KEYS}
 
 
-def fit_key(dataset: Dataset, participant: str, split: StorySplit, model: str, scheme: Scheme,
+def fit_key(dataset: FMRIDataset, participant: str, split: StorySplit, model: str, scheme: Scheme,
             settings: AlignSettings) -> str:
     """Hash of everything a participant's fitted voxel arrays depend on (not the threshold, not the ROIs)."""
-    stories = [*split.train, split.test]
-    files = [dataset.respdict_path,
-             *(dataset.response_path(participant, s) for s in stories),
-             *(dataset.audio_path(s) for s in stories)]
+    files = dataset.key_files(participant, [*split.train, split.test])
     payload = {"model": model_fingerprint(model), "scheme": scheme.settings(), "align": settings.fit_settings(),
                "split": split.to_dict(), "files": files_fingerprint(files, dataset.root)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def ridge_backend(name: str) -> str:
-    """The himalaya backend `name` names; "auto": torch_cuda where a GPU is visible, else numpy."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "torch_cuda" if torch.cuda.is_available() else "numpy"
-
-
-def test_data(dataset: Dataset, participant: str, split: StorySplit, settings: AlignSettings
+def test_data(dataset: FMRIDataset, participant: str, split: StorySplit, settings: AlignSettings
               ) -> tuple[np.ndarray, np.ndarray]:
     """(ceiling (voxels,), test response (test rows, voxels)) by the protocol's rules."""
     rules = settings.rules
@@ -123,13 +103,11 @@ def test_data(dataset: Dataset, participant: str, split: StorySplit, settings: A
     if repeats.shape[1] < 2:
         raise DataError(f"{dataset.response_path(participant, split.test)}: {repeats.shape[1]} test rows left after "
                         f"skipping {rules.skip_test_rows} ({settings.protocol} protocol)")
-    if rules.ceiling == "authors":
-        return noise_ceiling_authors(repeats), repeats.mean(0, dtype=np.float64).astype(np.float32)
-    return noise_ceiling(repeats), zscored_repeats_mean(repeats)
+    return rules.test_data(repeats)
 
 
 def align_participant(
-    dataset: Dataset,
+    dataset: FMRIDataset,
     participant: str,
     split: StorySplit,
     features: Mapping[str, np.ndarray] | None,
@@ -161,8 +139,7 @@ def align_participant(
         Y_train, story_rows = load_training_responses(dataset, participant, split.train)
         for story, rows in zip(split.train, story_rows):
             _check_rows(features, story, participant, rows)
-        folds = (story_folds(story_rows, settings.n_folds) if settings.rules.folds == "stories"
-                 else chunk_folds(sum(story_rows)))
+        folds = settings.rules.folds.folds(story_rows, settings)
     tables = []
     for i, layer in enumerate(tqdm(layers, desc=f"{participant} layers", unit="layer")):
         path = paths[layer]
@@ -171,7 +148,7 @@ def align_participant(
             X_test = np.asarray(features[split.test][i], dtype=np.float32)
             result = fit_encoding_model(
                 X_train, Y_train, folds, X_test, test_response, settings.alphas, metric=settings.rules.metric,
-                voxel_batch=settings.voxel_batch, backend=ridge_backend(settings.backend),
+                voxel_batch=settings.voxel_batch, backend=resolve_backend(settings.backend),
             )
             _warn_alpha_edges(result.alpha[ceiling > settings.ceiling_threshold], settings.alphas, participant, layer)
             arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
@@ -186,7 +163,7 @@ def align_participant(
 
 
 def align_model(
-    dataset: Dataset,
+    dataset: FMRIDataset,
     model,
     participant: str,
     split: StorySplit,
@@ -207,7 +184,7 @@ def align_model(
     """
     from braintune.features import story_tr_features
 
-    settings.check_split({participant: split})
+    settings.check_split({participant: split}, lambda story: len(dataset.row_times(story)))
     indices = select_layers(layers, num_layers(model))
     key = fit_key(dataset, participant, split, str(model), scheme, settings)
     n_voxels = dataset.n_voxels(participant)
@@ -222,7 +199,7 @@ def align_model(
 
 
 def run_alignment(
-    data_dir: str | Path | Dataset,
+    data_dir: str | Path | FMRIDataset,
     model,
     subjects: Sequence[str],
     out_dir: str | Path,
@@ -233,17 +210,17 @@ def run_alignment(
     settings: AlignSettings = AlignSettings(),
     split: SplitSettings = SplitSettings(),
     device: str | None = None,
+    layout: str = DEFAULT_LAYOUT,
 ) -> pd.DataFrame:
     """Align one model with several participants; write the table and voxel arrays to out_dir.
 
-    The split is resolved over `subjects` (resolve_split). cache_dir defaults to
-    out_dir/cache/features. Returns the alignment table (also out_dir/alignment.csv, .parquet).
+    data_dir: a dataset folder in `layout`, or an opened dataset. The split is resolved over
+    `subjects` (resolve_split). cache_dir defaults to out_dir/cache/features. Returns the
+    alignment table (also out_dir/alignment.csv, .parquet).
     """
-    from braintune.models import model_tag
-
-    dataset = data_dir if isinstance(data_dir, Dataset) else Dataset(data_dir)
+    dataset = data_dir if isinstance(data_dir, FMRIDataset) else open_dataset(layout, data_dir)
     splits = resolve_split(dataset, subjects, split)
-    settings.check_split(splits)
+    settings.check_split(splits, lambda story: len(dataset.row_times(story)))
     tag = model_tag(model)
     cache_dir = Path(out_dir) / "cache" / "features" if cache_dir is None else cache_dir
     table = pd.concat([
@@ -255,7 +232,7 @@ def run_alignment(
     return table
 
 
-def load_training_responses(dataset: Dataset, participant: str, stories: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+def load_training_responses(dataset: FMRIDataset, participant: str, stories: Sequence[str]) -> tuple[np.ndarray, list[int]]:
     """Training responses, each story z-scored per voxel, stacked in order.
 
     Returns ((rows, voxels) float32, rows per story). Filled in place: peak memory is the

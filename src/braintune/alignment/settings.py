@@ -1,48 +1,24 @@
-"""Settings of brain alignment (the study's `align:` section, the `braintune align` flags),
-and the two protocols it can follow.
-
-| | braintune (default) | authors (bridge-ai-neuro/brain-tuning) |
-| --- | --- | --- |
-| noise ceiling | repeats z-scored over the rows used, TP = 1, var of the repeat mean with ddof = 0 | TP = 1, var of the repeat mean with ddof = 1, `nan_to_num` (`spe_and_cc_norm`) |
-| test rows | all rows of the test story | the first 40 left out (features `[50:-5]` of the simulated TRs, `data[40:]`, `individual_repeats[:, 40:]`) |
-| test response | mean of the z-scored repeats | mean of the repeats as stored |
-| alpha choice | leave-stories-out folds (`n_folds`), mean validation Pearson r | 3 bootstraps holding out 25% of the rows in 20-row chunks, mean validation "variance explained" (Huth-lab `bootstrap_ridge(use_corr=False)`) |
-| alpha grid, threshold | `alphas` and `ceiling_threshold` below, the same for both |
-"""
+"""Settings of brain alignment (the study's `align:` section, the `braintune align` flags);
+the protocols they can follow are rows of braintune.alignment.protocols."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from braintune.alignment.protocols import PROTOCOLS, Protocol
+from braintune.encoding.ridge import AUTO, BACKENDS
 from braintune.errors import ConfigError
 
 if TYPE_CHECKING:
-    from braintune.data.ds003020 import StorySplit
+    from braintune.data.fmri import StorySplit
 
-PROTOCOLS = ("braintune", "authors")
 # Huth-lab ridge penalises a**2; the authors' grid np.logspace(1, 4, 15) is this grid in himalaya's convention.
 PAPER_ALPHAS = [float(a) ** 2 for a in np.logspace(1, 4, 15)]
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """What a protocol fixes (see the module docstring's table)."""
-
-    name: str
-    ceiling: str  # "consistent" | "authors"
-    skip_test_rows: int
-    folds: str  # "stories" | "chunks"
-    metric: str  # braintune.encoding.ridge.METRICS
-
-
-PROTOCOL = {
-    "braintune": Protocol("braintune", ceiling="consistent", skip_test_rows=0, folds="stories", metric="correlation"),
-    "authors": Protocol("authors", ceiling="authors", skip_test_rows=40, folds="chunks", metric="variance_explained"),
-}
+FOLD_FIELDS = ("n_folds",)  # fields only some fold rules read (Protocol.folds.uses)
 
 
 @dataclass(frozen=True)
@@ -55,7 +31,7 @@ class AlignSettings:
     protocol: str = field(default="braintune", metadata={
         "help": "'braintune' (consistent noise ceiling, every test row, leave-stories-out alpha choice) or "
                 "'authors' (the public code's ceiling, first 40 test rows left out, bootstrap alpha choice)",
-        "choices": PROTOCOLS})
+        "choices": tuple(PROTOCOLS)})
     alphas: list[float] = field(default_factory=lambda: list(PAPER_ALPHAS), metadata={
         "help": "ridge penalties, himalaya's convention alpha*||b||^2 (a Huth-lab alpha a is a**2 here); "
                 "default: the authors' logspace(1, 4, 15) squared, 1e2..1e8"})
@@ -66,11 +42,13 @@ class AlignSettings:
     voxel_batch: int = field(default=8192, metadata={"help": "voxels per ridge batch (memory bound)"})
     backend: str = field(default="auto", metadata={
         "help": "himalaya backend of the ridge products: 'auto' (torch_cuda where a GPU is visible, else numpy), "
-                "numpy, torch, torch_cuda", "choices": ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")})
+                "numpy, torch, torch_cuda", "choices": (AUTO, *BACKENDS)})
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
-            raise ConfigError(f"protocol: one of {PROTOCOLS}, got {self.protocol!r}")
+            raise ConfigError(f"protocol: one of {tuple(PROTOCOLS)}, got {self.protocol!r}")
+        if self.backend not in (AUTO, *BACKENDS):
+            raise ConfigError(f"backend: one of {(AUTO, *BACKENDS)}, got {self.backend!r}")
         alphas = np.asarray(self.alphas, dtype=float)
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
             raise ConfigError(f"alphas: positive numbers, got {list(self.alphas)}")
@@ -85,20 +63,13 @@ class AlignSettings:
 
     @property
     def rules(self) -> Protocol:
-        return PROTOCOL[self.protocol]
+        return PROTOCOLS[self.protocol]
 
-    def check_split(self, splits: Mapping[str, StorySplit]) -> None:
-        """A ConfigError where a participant has too few training stories for the protocol's
-        alpha choice: the braintune protocol holds out whole stories, n_folds groups of them."""
-        if self.rules.folds != "stories":
-            return
-        for participant, split in splits.items():
-            if len(split.train) < self.n_folds:
-                raise ConfigError(
-                    f"align.n_folds: {self.n_folds} leave-stories-out folds need at least {self.n_folds} training "
-                    f"stories, but {participant} has {len(split.train)} ({', '.join(split.train[:4])}"
-                    f"{', ...' if len(split.train) > 4 else ''}); lower align.n_folds, train on more stories, "
-                    "or use align.protocol=authors (row-chunk folds)")
+    def check_split(self, splits: Mapping[str, StorySplit], story_rows: Callable[[str], int]) -> None:
+        """A ConfigError where a participant's training stories cannot make the protocol's folds
+        (too few stories for n_folds leave-stories-out folds; too few rows for the authors' chunks).
+        story_rows: story -> its number of response rows."""
+        self.rules.check_split(splits, story_rows, self)
 
     def fit_settings(self) -> dict:
         """What a layer's fitted voxel arrays depend on (part of their cache key)."""
@@ -107,6 +78,7 @@ class AlignSettings:
         out = result_settings(self)
         for name in self.FIT_NEUTRAL:
             out.pop(name)
-        if self.rules.folds != "stories":
-            out.pop("n_folds")
+        for name in FOLD_FIELDS:
+            if name not in self.rules.folds.uses:
+                out.pop(name)
         return out

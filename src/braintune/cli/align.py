@@ -10,11 +10,12 @@ HELP = "fit voxelwise ridge encoding models per layer and write noise-ceiling-no
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from braintune.alignment.settings import AlignSettings
-    from braintune.data.ds003020 import SplitSettings
+    from braintune.cli._data import add_fmri_arguments
+    from braintune.data.fmri import SplitSettings
     from braintune.features.settings import Scheme
     from braintune.settings import add_arguments as add_owner
 
-    parser.add_argument("--data", required=True, help="ds003020-layout dataset folder (real or simulated)")
+    add_fmri_arguments(parser)
     parser.add_argument("--model", required=True, help="model id (e.g. facebook/hubert-base-ls960, tiny:wav2vec2) or folder")
     parser.add_argument("--subjects", nargs="+", required=True, metavar="UTSxx",
                         help="participants, e.g. UTS01 UTS02 (the group whose shared stories train)")
@@ -30,12 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from braintune.alignment import run_alignment
     from braintune.alignment.settings import AlignSettings
-    from braintune.data.ds003020 import SplitSettings
+    from braintune.cli._data import open_fmri
+    from braintune.data.fmri import SplitSettings
     from braintune.features.settings import Scheme
     from braintune.settings import from_arguments
 
     table = run_alignment(
-        args.data, args.model, args.subjects, args.out, layers=args.layers,
+        open_fmri(args), args.model, args.subjects, args.out, layers=args.layers,
         cache_dir=args.cache, scheme=from_arguments(Scheme, args), settings=from_arguments(AlignSettings, args),
         split=from_arguments(SplitSettings, args), device=args.device,
     )

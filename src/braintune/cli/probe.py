@@ -5,13 +5,13 @@ HELP = "probe every layer of a model: MFCC, word identity, phonemes, sentence ty
 
 
 def add_arguments(parser):
+    from braintune.cli._data import add_corpus_arguments
     from braintune.probing.settings import ProbeSettings
     from braintune.settings import add_arguments as add_owner
 
     parser.add_argument("--model", required=True,
                         help="hub id in the local cache, save_pretrained folder, or tiny:<family>")
-    parser.add_argument("--timit", help="TIMIT root (holding TRAIN and TEST)")
-    parser.add_argument("--speech-commands", help="Speech Commands v0.02 root (holding the list files)")
+    add_corpus_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder for probes.csv and probes.parquet")
     parser.add_argument("--cache", help="feature cache folder (default: OUT/features)")
     parser.add_argument("--layers", nargs="+", default=["all"], help="'all' (default) or layer indices")

@@ -5,10 +5,12 @@ HELP = "run a whole study (tune, align, probe, report) from a YAML config; cache
 
 
 def add_arguments(parser):
+    from braintune.study.executors.settings import NAMES as EXECUTORS
+
     parser.add_argument("config", help="study config (YAML), e.g. configs/demo.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override config values, e.g. tune.epochs=5 participants=[UTS01]")
-    parser.add_argument("--executor", choices=["local", "local-processes", "slurm"],
+    parser.add_argument("--executor", choices=EXECUTORS,
                         help="where cells run (default: the config's executor.name)")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from math import gcd
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # The audio geometry of wav2vec2-family encoders: 16 kHz input; the CNN's frame i covers
 # samples [HOP * i, HOP * i + RECEPTIVE_FIELD), 50 frames per second.
@@ -46,6 +49,23 @@ def read_audio(path: str | Path, sample_rate: int | None = SAMPLE_RATE, mono: st
         raise DataError(f"{path}: {audio.shape[1]} channels, expected mono")
     audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
     return audio if sample_rate is None else resample(audio, rate, sample_rate)
+
+
+# Below this RMS (-60 dBFS; speech is read at about -20 to -30) a story is taken for silence:
+# all zeros, or a few least significant bits of noise (one 16-bit LSB is 3e-5).
+SILENT_RMS = 1e-3
+
+
+def warn_if_silent(audio: np.ndarray, where) -> bool:
+    """Log a warning naming `where` (a file) when `audio` (samples,) is silent (RMS below SILENT_RMS):
+    a model's features of it would be its response to silence. Returns whether it is."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if rms >= SILENT_RMS:
+        return False
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    log.warning("%s: the audio is silent (RMS %.2g, peak %.2g of full scale); its features would be the model's "
+                "response to silence", where, rms, peak)
+    return True
 
 
 def read_rate(path: str | Path) -> tuple[int, int]:

@@ -26,6 +26,7 @@ Building the file for a real ds003020 participant (pycortex, outside braintune):
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -98,3 +99,36 @@ def group_rois(area_rois: dict[str, np.ndarray], n_voxels: int, source: str | Pa
                         ", ".join(members))
     groups[WHOLE_CORTEX] = np.arange(n_voxels, dtype=np.int64)
     return groups
+
+
+def read_roi_file(path: str | Path, n_voxels: int) -> dict[str, np.ndarray]:
+    """An ROI file: area -> sorted unique voxel indices (int64) in 0..n_voxels - 1, names
+    normalised (normalise_area_name) and hemispheres united. A missing file, JSON that is not
+    an object of integer lists, or an index out of range is a DataError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing ROI file (area -> voxel indices; see braintune.data.rois, `braintune rois`)")
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
+        areas: dict[str, list[np.ndarray]] = {}
+        for name, idx in raw.items():
+            # JSON true/false are Python bools (an int subclass): not voxel indices
+            bad = [idx] if not isinstance(idx, list) else [i for i in idx if type(i) is not int]
+            if bad:
+                raise ValueError(f"area {name!r}: voxel indices must be a list of integers, found "
+                                 f"{json.dumps(bad[0])[:40]}")
+            if any(abs(i) >= 2**63 for i in idx):
+                raise ValueError(f"area {name!r}: voxel index {max(idx, key=abs)} is out of range")
+            areas.setdefault(normalise_area_name(name), []).append(np.array(idx, dtype=np.int64))
+    except ValueError as exc:
+        raise DataError(f"{path}: not a JSON object of area -> voxel indices ({exc})") from exc
+    rois = {}
+    for name, parts in areas.items():
+        idx = np.unique(np.concatenate(parts))
+        if idx.size and (idx[0] < 0 or idx[-1] >= n_voxels):
+            bad = idx[(idx < 0) | (idx >= n_voxels)]
+            raise DataError(f"{path}: area {name!r} has voxel indices out of range 0..{n_voxels - 1} (e.g. {bad[0]})")
+        rois[name] = idx
+    return rois

@@ -1,31 +1,17 @@
-"""Encoding models: voxelwise ridge, noise ceilings, ROI summaries (array maths only)."""
+"""Encoding models: voxelwise ridge, noise ceilings, ROI summaries, per-voxel significance (array maths only).
 
-from braintune.encoding.ceiling import noise_ceiling, noise_ceiling_authors, zscored_repeats_mean
-from braintune.encoding.ridge import (
-    EncodingResult,
-    chunk_folds,
-    fit_encoding_model,
-    pearson_r,
-    ridge_predict,
-    select_alphas,
-    story_folds,
-)
-from braintune.encoding.summary import TABLE_COLUMNS, WHOLE_CORTEX, check_roi_indices, normalised_alignment, roi_table
+Names load their module on first use (braintune._lazy), so that importing one settings owner
+that needs one of them does not import pandas or scipy."""
 
-__all__ = [
-    "TABLE_COLUMNS",
-    "WHOLE_CORTEX",
-    "EncodingResult",
-    "check_roi_indices",
-    "chunk_folds",
-    "fit_encoding_model",
-    "noise_ceiling",
-    "noise_ceiling_authors",
-    "normalised_alignment",
-    "pearson_r",
-    "ridge_predict",
-    "roi_table",
-    "select_alphas",
-    "story_folds",
-    "zscored_repeats_mean",
-]
+from braintune._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(__name__, {
+    **dict.fromkeys(("noise_ceiling", "noise_ceiling_authors", "zscored_repeats_mean"), "braintune.encoding.ceiling"),
+    **dict.fromkeys(("EncodingResult", "chunk_folds", "fit_encoding_model", "pearson_r", "ridge_predict",
+                     "select_alphas", "story_folds"), "braintune.encoding.ridge"),
+    **dict.fromkeys(("SIGNIFICANCE_COLUMNS", "VoxelSignificance", "block_permutations", "fdr_bh",
+                     "permutation_p_values", "roi_significance", "voxel_significance"),
+                    "braintune.encoding.significance"),
+    **dict.fromkeys(("TABLE_COLUMNS", "WHOLE_CORTEX", "check_roi_indices", "normalised_alignment", "roi_table"),
+                    "braintune.encoding.summary"),
+})

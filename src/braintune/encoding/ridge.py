@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METRICS = ("correlation", "variance_explained")
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,8 @@ def select_alphas(
     xp = _backend(backend)
     alphas = _check_alphas(alphas)
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
+    score = METRICS[metric]
     _check_rows(X, Y)
     gram = _gram(X)
     X_dev = xp.asarray(X)
@@ -148,7 +148,7 @@ def select_alphas(
             projected = eigvecs.T @ (XtY - X_val.T @ target)  # training rows only
             for i in range(len(alphas)):
                 prediction = (val_eig * shrink[i][None, :]) @ projected
-                scores[i, cols] += _score(prediction, target, metric, xp)
+                scores[i, cols] += score(prediction, target, xp)
     scores /= len(folds)
     best = scores.argmax(0)
     return alphas[best], scores[best, np.arange(Y.shape[1])], scores
@@ -218,10 +218,14 @@ def fit_encoding_model(
     )
 
 
-def _score(prediction, target, metric: str, xp) -> np.ndarray:
-    """Validation score per voxel (float64 numpy) of a (rows, voxels) prediction."""
-    if metric == "correlation":
-        return _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
+def correlation_score(prediction, target, xp) -> np.ndarray:
+    """Pearson r per voxel (float64 numpy) of a (rows, voxels) prediction on the backend `xp`."""
+    return _finish_r(*(xp.to_numpy(p).astype(np.float64) for p in _r_parts(prediction, target)))
+
+
+def variance_explained_score(prediction, target, xp) -> np.ndarray:
+    """Huth-lab "variance explained" sign(R2) sqrt(|R2|) per voxel (float64 numpy), R2 = 1 - var(y - p) /
+    ((1 + var(y)) / 2), of a (rows, voxels) prediction on the backend `xp`."""
     residual = target - prediction
     residual, centred = residual - residual.mean(0), target - target.mean(0)  # variances on the device
     residual_var, target_var = (xp.to_numpy((a * a).mean(0)).astype(np.float64) for a in (residual, centred))
@@ -273,7 +277,19 @@ def _check_rows(X, Y):
         raise ValueError(f"features have {X.shape[0]} rows but responses have {Y.shape[0]}")
 
 
+# The validation scores that choose alphas: name -> score(prediction, target, xp) -> (voxels,) float64.
+METRICS = {"correlation": correlation_score, "variance_explained": variance_explained_score}
 BACKENDS = ("numpy", "torch", "torch_cuda", "torch_mps", "cupy")  # himalaya's backend modules braintune supports
+AUTO = "auto"  # torch_cuda where a GPU is visible, else numpy (resolve_backend)
+
+
+def resolve_backend(name: str) -> str:
+    """The himalaya backend `name` names: itself, or for AUTO torch_cuda where a GPU is visible, else numpy."""
+    if name != AUTO:
+        return name
+    import torch
+
+    return "torch_cuda" if torch.cuda.is_available() else "numpy"
 
 
 def _backend(name: str):

@@ -38,7 +38,6 @@ from braintune.models import hidden_states
 from braintune.models.encoders import model_input
 from braintune.progress import tqdm
 
-FAST_PLAN = 2  # version of the fast scheme, part of the cache key: 2 = stride shrunk at the start, CNN run once
 
 
 def step_ends(n_samples: int, step: float) -> np.ndarray:
@@ -220,5 +219,7 @@ def extract(
     model, audio: np.ndarray, scheme: Scheme, desc: str | None = None, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features of one story by `scheme`: times (steps,) s after audio onset, features (layers, steps, hidden) float32."""
-    run = reference_features if scheme.scheme == "reference" else fast_features
-    return run(model, np.asarray(audio, dtype=np.float32), scheme, desc=desc, progress=progress)
+    return EXTRACTORS[scheme.scheme](model, np.asarray(audio, dtype=np.float32), scheme, desc=desc, progress=progress)
+
+
+EXTRACTORS = {"reference": reference_features, "fast": fast_features}  # Scheme.scheme -> its extraction

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from braintune.data.audio import HOP, RECEPTIVE_FIELD, SAMPLE_RATE, to_samples
 from braintune.errors import ConfigError
 
-SCHEMES = ("fast", "reference")
+# scheme -> what else its features depend on (part of a cache key): the fields of Scheme only it
+# reads, and the version of its windowing plan. The extraction code: features.extraction.EXTRACTORS.
+FAST_PLAN = 2  # version of the fast scheme: 2 = stride shrunk at the start, CNN run once
+SCHEMES = {
+    "reference": {"fields": (), "version": {}},
+    "fast": {"fields": ("chunk",), "version": {"plan": FAST_PLAN}},
+}
+SCHEME_FIELDS = ("chunk",)  # fields only some schemes read
 DTYPES = ("float32", "bfloat16")
 
 
@@ -21,7 +28,7 @@ class Scheme:
     scheme: str = field(default="reference", metadata={
         "help": "extraction scheme: 'reference' (one context-long causal window per step, the field's and the "
                 "paper's) or 'fast' (long windows every chunk, all their final frames kept: faster, but on a trained "
-                "model a kept frame also hears up to chunk seconds after it)", "choices": SCHEMES})
+                "model a kept frame also hears up to chunk seconds after it)", "choices": tuple(SCHEMES)})
     step: float = field(default=0.1, metadata={"help": "seconds between feature times"})
     context: float = field(default=16.0, metadata={"help": "seconds of audio the model hears before each kept frame"})
     chunk: float = field(default=0.8, metadata={
@@ -32,7 +39,7 @@ class Scheme:
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
-            raise ConfigError(f"scheme: one of {SCHEMES}, not {self.scheme!r}")
+            raise ConfigError(f"scheme: one of {tuple(SCHEMES)}, not {self.scheme!r}")
         if not (self.step > 0 and to_samples(self.step) > 0):
             raise ConfigError(f"step: must be positive, not {self.step}")
         if to_samples(self.context) < RECEPTIVE_FIELD:
@@ -50,13 +57,11 @@ class Scheme:
 
     def settings(self) -> dict:
         """The fields that change the features (what a cache is keyed on)."""
-        from braintune.features.extraction import FAST_PLAN
         from braintune.settings import result_settings
 
         out = result_settings(self)
-        if self.scheme == "reference":
-            del out["chunk"]
-        else:
-            out["plan"] = FAST_PLAN
-        return out
+        for name in SCHEME_FIELDS:
+            if name not in SCHEMES[self.scheme]["fields"]:
+                del out[name]
+        return {**out, **SCHEMES[self.scheme]["version"]}
 

@@ -105,7 +105,7 @@ def story_tr_features(
 ) -> dict[str, np.ndarray]:
     """Regression-ready features per story. -> {story: (n_layers, rows - first_row, hidden*len(delays)) float32}
 
-    model: hub id / folder / "tiny:<family>", or a loaded model. dataset: a braintune.data.ds003020.Dataset
+    model: hub id / folder / "tiny:<family>", or a loaded model. dataset: a braintune.data.fmri.FMRIDataset
     (anything with load_audio(story, sample_rate) and row_times(story)). scheme: a Scheme.
     layers: indices or "layer_k" names (default all). Each story's features are resampled to
     its response rows (rows == len(dataset.row_times(story))), the story's first

@@ -47,7 +47,7 @@ class Split:
 class Corpus:
     """Audio items of a probe corpus.
 
-    name: corpus name ("timit", "speech-commands"). items: its utterances or clips.
+    name: corpus name (braintune.data.corpora.PROBE_CORPORA: "timit", "speech_commands"). items: its utterances or clips.
     role: (items,) "fit" | "validation" | "test". fingerprints: one string per item that
     changes when its audio does. n_samples: (items,) int64. load(i) -> (samples,) float32.
     """
@@ -102,9 +102,9 @@ def speech_commands_corpus(root: str | Path, settings=None, seed: int = 0) -> Co
     """Speech Commands clips (1 s each); roles from the list files (train -> fit)."""
     clips = speech_commands.list_clips(root)
     role = np.array(["fit" if c.split == "train" else c.split for c in clips])
-    return Corpus("speech-commands", clips, role, [_fingerprint(c.path) for c in clips],
+    return Corpus("speech_commands", clips, role, [_fingerprint(c.path) for c in clips],
                   np.full(len(clips), speech_commands.CLIP_SAMPLES, np.int64),
                   lambda i: speech_commands.read_clip(clips[i]))
 
 
-CORPORA = {"timit": timit_corpus, "speech-commands": speech_commands_corpus}  # name -> reader(root, settings, seed)
+CORPORA = {"timit": timit_corpus, "speech_commands": speech_commands_corpus}  # name -> reader(root, settings, seed)

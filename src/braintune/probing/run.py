@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from braintune import models
+from braintune.data.corpora import PROBE_CORPORA
 from braintune.errors import ConfigError
 from braintune.io import write_table
 from braintune.probing.corpora import CORPORA
@@ -29,7 +30,6 @@ from braintune.progress import tqdm
 log = logging.getLogger(__name__)
 
 COLUMNS = ["model", "layer", "task", "metric", "value"]
-FOLDERS = {"timit": "a TIMIT folder", "speech-commands": "a Speech Commands folder"}  # corpus -> what to pass
 
 
 def run_probes(model, timit_root: str | Path | None = None, speech_commands_root: str | Path | None = None,
@@ -44,11 +44,11 @@ def run_probes(model, timit_root: str | Path | None = None, speech_commands_root
     also written as probes.csv and probes.parquet. seed: the TIMIT validation speakers, the
     MFCC frames drawn and the classifiers' seed.
     """
-    roots = {"timit": timit_root, "speech-commands": speech_commands_root}
-    corpora = {corpus: settings.tasks_on(corpus) for corpus in CORPORA if settings.tasks_on(corpus)}
+    roots = {"timit": timit_root, "speech_commands": speech_commands_root}
+    corpora = {corpus: settings.tasks_on(corpus) for corpus in settings.corpora}
     for corpus, tasks in corpora.items():
         if roots[corpus] is None:
-            raise ConfigError(f"tasks {tasks} need {FOLDERS[corpus]}")
+            raise ConfigError(f"tasks {tasks} need a {PROBE_CORPORA[corpus].title} folder")
     encoder = models.load_encoder(model, device=device) if isinstance(model, (str, os.PathLike)) else model
     tag = models.model_tag(model)
     layers = models.select_layers(layers, encoder.config.num_hidden_layers + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from braintune.data.corpora import PROBE_CORPORA
 from braintune.errors import ConfigError
 from braintune.probing.tasks import REGISTRY
 
@@ -46,13 +47,10 @@ class ProbeSettings:
             raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
 
     def tasks_on(self, corpus: str) -> list[str]:
-        """The chosen tasks that read `corpus` ("timit", "speech-commands")."""
+        """The chosen tasks that read `corpus` (a name of braintune.data.corpora.PROBE_CORPORA)."""
         return [t for t in self.tasks if REGISTRY[t].corpus == corpus]
 
     @property
-    def needs_timit(self) -> bool:
-        return bool(self.tasks_on("timit"))
-
-    @property
-    def needs_speech_commands(self) -> bool:
-        return bool(self.tasks_on("speech-commands"))
+    def corpora(self) -> list[str]:
+        """The probe corpora the chosen tasks read (names of braintune.data.corpora.PROBE_CORPORA)."""
+        return [name for name in PROBE_CORPORA if self.tasks_on(name)]

@@ -1,18 +1,23 @@
-"""Figures 1 and 2, the hierarchy statistics and report.html from the tables a study run wrote.
+"""Figures 1 and 2, the hierarchy statistics, participant-level paired differences and report.html
+from the tables a study run wrote.
 
-Reads files only (pandas, numpy, matplotlib); it imports no other stage.
+Reads files only (pandas, numpy, scipy, matplotlib); it imports no other stage.
 """
 
 from braintune.report.build import build_report
 from braintune.report.figures import figure1, figure2
 from braintune.report.hierarchy import alignment_hierarchy, probing_hierarchy, profile_statistics
+from braintune.report.statistics import alignment_differences, hierarchy_differences, paired_difference
 from braintune.report.tables import read_alignment, read_probing, summarise_alignment, summarise_probing
 
 __all__ = [
+    "alignment_differences",
     "alignment_hierarchy",
     "build_report",
     "figure1",
     "figure2",
+    "hierarchy_differences",
+    "paired_difference",
     "probing_hierarchy",
     "profile_statistics",
     "read_alignment",

@@ -1,9 +1,11 @@
-"""build_report: summaries, hierarchy statistics, Figures 1 and 2 and report.html from a run folder's tables.
+"""build_report: summaries, hierarchy statistics, paired differences, Figures 1-2 and report.html from a run's tables.
 
 Reads (whichever exist)            Writes (each atomically: temp file, then os.replace)
   RUN/config.yaml                    RUN/tables/alignment_summary.csv, probing_summary.csv
   RUN/tables/alignment.{parquet,csv} RUN/tables/alignment_hierarchy.csv, probing_hierarchy.csv
-  RUN/tables/probing.{parquet,csv}   RUN/figures/figure1.{png,pdf}, figure2.{png,pdf}
+  RUN/tables/probing.{parquet,csv}   RUN/tables/alignment_differences.{csv,parquet},
+                                       alignment_hierarchy_differences.{csv,parquet} (statistics.py)
+                                     RUN/figures/figure1.{png,pdf}, figure2.{png,pdf}
                                      RUN/report.html
 """
 
@@ -19,10 +21,11 @@ import pandas as pd
 
 import braintune
 from braintune.errors import DataError
-from braintune.io import write_atomic
+from braintune.io import write_atomic, write_table
 from braintune.report import figures
 from braintune.report import html as page
 from braintune.report.hierarchy import alignment_hierarchy, probing_hierarchy
+from braintune.report.statistics import alignment_differences, hierarchy_differences
 from braintune.report.tables import (
     read_alignment,
     read_probing,
@@ -120,8 +123,31 @@ PARTS = (
 )
 
 
+# (table name, function of the alignment table, columns naming a row, title)
+DIFFERENCES = (
+    ("alignment_differences", alignment_differences, ["model", "roi", "layer"],
+     "Normalised alignment per layer and ROI: brain-tuned minus pretrained and minus control, across participants"),
+    ("alignment_hierarchy_differences", hierarchy_differences, ["model", "roi", "statistic"],
+     "Hierarchy statistics: brain-tuned minus pretrained and minus control, across participants"),
+)
+
+
+def _statistics_html(run_dir: Path, alignment: pd.DataFrame | None) -> str:
+    """Write the paired-difference tables of the alignment table; return their report section."""
+    if alignment is None:
+        return page.absent_html("No alignment table: no paired differences.")
+    parts = []
+    for name, compute, rows, title in DIFFERENCES:
+        differences = compute(alignment)
+        write_table(differences, run_dir / "tables", name)
+        body = (page.differences_table_html(differences, rows) if len(differences) else
+                page.absent_html("No model in this run has both a brain-tuned and a pretrained or control variant."))
+        parts.append(f"<details open><summary>{title} (<code>tables/{name}.csv</code>)</summary>{body}</details>")
+    return "".join(parts)
+
+
 def build_report(run_dir: str | Path) -> Path:
-    """Rebuild the summaries, the hierarchy statistics, Figures 1 and 2 and report.html of a run folder.
+    """Rebuild the summaries, hierarchy statistics, paired differences, Figures 1-2 and report.html of a run folder.
 
     Either results table may be absent (the report says so); both absent, a missing run
     folder, or a table lacking required columns raise DataError naming the file.
@@ -163,6 +189,7 @@ def build_report(run_dir: str | Path) -> Path:
             + page.summary_table_html(hierarchy, [*part.keys, "statistic"], part.count) + "</details>"
         )
 
+    statistics_html = _statistics_html(run_dir, results.get("alignment"))
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
         config_html = f"<p><code>config.yaml</code></p><pre>{html.escape(config_path.read_text('utf-8'))}</pre>"
@@ -174,6 +201,7 @@ def build_report(run_dir: str | Path) -> Path:
         run_info=_run_info(run_dir, sources, list(results.values())),
         absent="".join(page.absent_html(html.escape(a)) for a in absent),
         hierarchy="".join(hierarchy_html),
+        statistics=statistics_html,
         tables="".join(tables_html),
         config=config_html,
         **fig_html,

@@ -35,6 +35,34 @@ def summary_table_html(summary: pd.DataFrame, rows: list[str], count_column: str
     return wide.reset_index().to_html(index=False, escape=True, border=0)
 
 
+def _difference_text(mean: float, low: float, high: float) -> str:
+    if np.isnan(mean):
+        return ""
+    return f"{mean:+.3f}" if np.isnan(low) else f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _test_text(t: float, p: float) -> str:
+    return "" if np.isnan(p) else f"t = {t:.2f}, p = {p:.3g}"
+
+
+def differences_table_html(differences: pd.DataFrame, rows: list[str]) -> str:
+    """A paired-differences table (braintune.report.statistics) as HTML: one row per value of
+    the `rows` columns and comparison, with the mean difference [95% interval], the paired
+    t-test and the note."""
+    comparison = [f"{VARIANT_HEADERS[v]} − {VARIANT_HEADERS[b]}"
+                  for v, b in zip(differences["variant"], differences["baseline"])]
+    intervals = zip(differences["mean_difference"], differences["ci_low"], differences["ci_high"])
+    tests = zip(differences["t_statistic"], differences["p_value"])
+    shown = differences[rows].assign(**{
+        "comparison": comparison,
+        "participants": differences["n_participants"],
+        "mean difference [95% CI]": [_difference_text(*values) for values in intervals],
+        "paired t-test": [_test_text(*values) for values in tests],
+        "note": differences["note"],
+    })
+    return shown.to_html(index=False, escape=True, border=0)
+
+
 def figure_html(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
@@ -54,11 +82,12 @@ def definition_table_html(rows: dict[str, str]) -> str:
 
 
 def render_page(
-    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, tables: str, config: str
+    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, statistics: str, tables: str,
+    config: str,
 ) -> str:
     """Fill the page template; every argument is an HTML fragment (escape text first)."""
     template = Template(resources.files("braintune.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(
         title=html.escape(title), run_info=run_info, absent=absent,
-        figure1=figure1, figure2=figure2, hierarchy=hierarchy, tables=tables, config=config,
+        figure1=figure1, figure2=figure2, hierarchy=hierarchy, statistics=statistics, tables=tables, config=config,
     )

@@ -2,7 +2,7 @@
 
 A study config names the models, the participants, the data folders, the stages to run
 and each stage's settings. Each section is one owner, defined beside the code that uses
-it (braintune.settings): `split` (braintune.data.ds003020.SplitSettings), `features`
+it (braintune.settings): `split` (braintune.data.fmri.SplitSettings), `features`
 (braintune.features.Scheme), `align` (braintune.alignment.AlignSettings), `tune`
 (braintune.tuning.TuneSettings), `probe` (braintune.probing.ProbeSettings), `executor`.
 Every value is checked when the config loads: unknown keys and bad values raise
@@ -20,14 +20,16 @@ from pathlib import Path
 import yaml
 
 from braintune.alignment.settings import AlignSettings
-from braintune.data.ds003020 import SplitSettings
+from braintune.data.corpora import PROBE_CORPORA
+from braintune.data.fmri import DEFAULT_LAYOUT, SplitSettings, check_layout, dataset_class, story_list
 from braintune.errors import ConfigError
 from braintune.features.settings import Scheme
 from braintune.probing.settings import ProbeSettings
 from braintune.settings import from_mapping, to_dict
-from braintune.study.executors import ExecutorSettings
+from braintune.study.executors.settings import ExecutorSettings
 from braintune.study.stages import STAGE_TABLE
 from braintune.tuning.settings import TuneSettings
+from braintune.tuning.variants import per_participant
 
 STAGES = (*STAGE_TABLE, "report")  # what `stages` may name (braintune.study.stages)
 DEFAULT_STAGES = (*(name for name, stage in STAGE_TABLE.items() if stage.default), "report")  # the paper's
@@ -35,11 +37,26 @@ DEFAULT_STAGES = (*(name for name, stage in STAGE_TABLE.items() if stage.default
 
 @dataclass(frozen=True)
 class DataFolders:
-    """Data folders: `fmri` in the ds003020 layout, the corpora in their original layouts."""
+    """Data folders: `fmri` in the layout `layout` (braintune.data.fmri.LAYOUTS), the probe
+    corpora (braintune.data.corpora.PROBE_CORPORA) in their original layouts."""
 
-    fmri: str | None = field(default=None, metadata={"help": "ds003020 root (stimuli/, derivative/)"})
-    timit: str | None = field(default=None, metadata={"help": "TIMIT root (TRAIN/, TEST/)"})
-    speech_commands: str | None = field(default=None, metadata={"help": "Speech Commands v0.02 root"})
+    fmri: str | None = field(default=None, metadata={"help": "fMRI dataset root (ds003020: stimuli/, derivative/)"})
+    layout: str = field(default=DEFAULT_LAYOUT, metadata={"help": "on-disk layout of the fMRI folder"})
+    timit: str | None = field(default=None, metadata={"help": PROBE_CORPORA["timit"].folder})
+    speech_commands: str | None = field(default=None, metadata={"help": PROBE_CORPORA["speech_commands"].folder})
+
+    def __post_init__(self):
+        check_layout(self.layout)
+
+    def open_fmri(self):
+        """The fMRI dataset (braintune.data.fmri.open_dataset)."""
+        from braintune.data.fmri import open_dataset
+
+        return open_dataset(self.layout, self.fmri)
+
+    def corpus(self, name: str) -> str | None:
+        """The folder of probe corpus `name` (a key of PROBE_CORPORA)."""
+        return getattr(self, name)
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,17 @@ class StudyConfig:
         if not isinstance(self.layers, str) and (not self.layers or any(k < 0 for k in self.layers)):
             raise ConfigError(f"layers: 'all' or a non-empty list of layer indices >= 0, got {self.layers!r}")
 
+    @property
+    def tuning_participants(self) -> list[str]:
+        """Who tunes: tune.participants, else the study's participants."""
+        return list(self.tune.participants or self.participants)
+
+    @property
+    def split_group(self) -> list[str]:
+        """The participants whose stories the split is resolved over: the study's, then those who
+        only tune (held out from alignment)."""
+        return list(dict.fromkeys([*self.participants, *(self.tune.participants or [])]))
+
     def tune_settings(self) -> TuneSettings:
         """The tuning settings of the tune cells: the `tune` section with the study's seed and device
         (a tune stage may fix more, braintune.study.stages.tune_settings)."""
@@ -97,12 +125,19 @@ def _validate(cfg: StudyConfig) -> StudyConfig:
     if needs_fmri and not cfg.participants:
         raise ConfigError(f"participants: stages {needs_fmri} need at least one participant")
     if needs_fmri and not cfg.data.fmri:
-        raise ConfigError("data.fmri: the fMRI folder (ds003020 layout) is needed by the chosen stages")
+        raise ConfigError(f"data.fmri: the fMRI folder ({cfg.data.layout} layout) is needed by the chosen stages")
+    story_list(dataset_class(cfg.data.layout), cfg.split)
     if any(stage.kind == "probe" for stage in stages.values()):
-        if cfg.probe.needs_timit and not cfg.data.timit:
-            raise ConfigError("data.timit: the TIMIT folder is needed by the probe tasks mfcc/phonemes/sentence-type")
-        if cfg.probe.needs_speech_commands and not cfg.data.speech_commands:
-            raise ConfigError("data.speech_commands: the Speech Commands folder is needed by the probe task 'words'")
+        for name in cfg.probe.corpora:
+            if not cfg.data.corpus(name):
+                raise ConfigError(f"data.{name}: the {PROBE_CORPORA[name].title} folder is needed by the probe "
+                                  f"task(s) {', '.join(cfg.probe.tasks_on(name))}")
+    tunes = any(stage.kind == "tune" or stage.tuned_by for stage in stages.values())
+    if tunes and per_participant(cfg.tune.variant):
+        untuned = [p for p in cfg.participants if p not in cfg.tuning_participants]
+        if untuned:
+            raise ConfigError(f"tune.participants: the {cfg.tune.variant} variant tunes one model per participant, so "
+                              f"every participant must tune; {', '.join(untuned)} would be measured untuned")
     return cfg
 
 

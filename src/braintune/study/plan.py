@@ -23,7 +23,8 @@ from braintune.fingerprint import files_fingerprint
 from braintune.models import model_fingerprint, model_tag
 from braintune.settings import result_settings
 from braintune.study.config import StudyConfig
-from braintune.study.stages import STAGE_TABLE, Inputs, tune_settings
+from braintune.study.stages import STAGE_TABLE, Inputs, tune_settings, tuned_on
+from braintune.tuning.variants import per_participant
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,22 @@ class Cell:
 
 
 def study_inputs(cfg: StudyConfig) -> Inputs:
-    """The fMRI folder and each participant's resolved story split (None without fMRI stages)."""
-    from braintune.data.ds003020 import Dataset, resolve_split
+    """The fMRI dataset and the resolved story split of each participant and of each who tunes
+    (None without fMRI stages)."""
+    from braintune.data.fmri import resolve_split
 
     if not cfg.data.fmri or not cfg.participants or not any(STAGE_TABLE[s].per_participant for s in _stages(cfg)):
         return Inputs(dataset=None, splits={})
-    dataset = Dataset(cfg.data.fmri)
-    return Inputs(dataset=dataset, splits=resolve_split(dataset, cfg.participants, cfg.split))
+    dataset = cfg.data.open_fmri()
+    return Inputs(dataset=dataset, splits=resolve_split(dataset, cfg.split_group, cfg.split))
 
 
 def _section(cfg: StudyConfig, name: str, cell: Cell, inputs: Inputs):
     if name == "layers":
         return cfg.layers
     if name == "split":
+        if cell.participant is None:  # a tune cell of all tuning participants
+            return {p: inputs.splits[p].to_dict() for p in tuned_on(cell, cfg)}
         return inputs.splits[cell.participant].to_dict()
     if name == "tune":
         return result_settings(tune_settings(cell.stage, cfg))
@@ -104,8 +108,10 @@ def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
 
     stages = _stages(cfg)
     tunes = [s for s in stages if STAGE_TABLE[s].kind == "tune"]
+    # a variant that tunes one model per participant: a tune cell each; else one for all who tune
+    tuning = cfg.tuning_participants if per_participant(cfg.tune.variant) else [None]
     tuned = {(stage, model, participant): make(stage, model, participant)
-             for stage in tunes for model in cfg.models for participant in cfg.participants}
+             for stage in tunes for model in cfg.models for participant in tuning}
     cells: list[Cell] = list(tuned.values())
     for model in cfg.models:
         for stage in stages:
@@ -116,7 +122,8 @@ def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
                 cells.append(make(stage, model, None))
                 continue
             for participant in cfg.participants:
-                deps = (tuned[spec.tuned_by, model, participant],) if spec.tuned_by else ()
+                tuned_model = participant if per_participant(cfg.tune.variant) else None
+                deps = (tuned[spec.tuned_by, model, tuned_model],) if spec.tuned_by else ()
                 cells.append(make(stage, model, participant, deps))
     return cells
 

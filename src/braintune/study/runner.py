@@ -144,13 +144,12 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     name = executor or cfg.executor.name
     inputs = study_inputs(cfg)
     kinds = {STAGE_TABLE[s].kind for s in cfg.stages if s in STAGE_TABLE}
-    probes = cfg.probe if "probe" in kinds else None
-    require_study_data(inputs.dataset, inputs.splits, rois="align" in kinds,
-                       timit_root=cfg.data.timit if probes and probes.needs_timit else None,
-                       timit_test_set=cfg.probe.timit_test_set,
-                       speech_commands_root=cfg.data.speech_commands if probes and probes.needs_speech_commands else None)
+    corpora = {name: cfg.data.corpus(name) for name in cfg.probe.corpora} if "probe" in kinds else {}
+    require_study_data(inputs.dataset, inputs.splits, rois="align" in kinds, corpora=corpora,
+                       corpus_options={"timit": {"test_set": cfg.probe.timit_test_set}})
     if "align" in kinds:
-        cfg.align.check_split(inputs.splits)
+        cfg.align.check_split({p: inputs.splits[p] for p in cfg.participants},
+                              lambda story: len(inputs.dataset.row_times(story)))
     if inputs.splits:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     cell_executor = make_executor(name, cfg)

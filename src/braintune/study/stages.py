@@ -36,31 +36,33 @@ if TYPE_CHECKING:  # config.py derives the stage names from this table
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the stages of one study read: the fMRI folder, its resolved splits, the corpora."""
+    """What the stages of one study read: the fMRI dataset and the resolved splits of its
+    participants and of those who tune (braintune.data.fmri)."""
 
-    dataset: object | None  # braintune.data.ds003020.Dataset
+    dataset: object | None  # braintune.data.fmri.FMRIDataset
     splits: dict  # participant -> StorySplit
 
-    def fmri_files(self, participant: str, stories: list[str], rois: bool) -> list[Path]:
-        ds = self.dataset
-        files = [ds.respdict_path, *(ds.response_path(participant, s) for s in stories),
-                 *(ds.audio_path(s) for s in stories)]
-        return files + [ds.roi_path(participant)] if rois else files
+
+def tuned_on(cell, cfg: StudyConfig) -> list[str]:
+    """Who a tune cell tunes on: its participant, or all tuning participants (cfg.tuning_participants)."""
+    return [cell.participant] if cell.participant is not None else cfg.tuning_participants
 
 
 def _tune_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
-    split = inputs.splits[cell.participant]
-    return inputs.fmri_files(cell.participant, [*split.train, split.validation, split.test], rois=False)
+    files = []
+    for participant in tuned_on(cell, cfg):
+        split = inputs.splits[participant]
+        files += inputs.dataset.key_files(participant, [*split.train, split.validation, split.test])
+    return list(dict.fromkeys(files))
 
 
 def _align_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
     split = inputs.splits[cell.participant]
-    return inputs.fmri_files(cell.participant, [*split.train, split.test], rois=True)
+    return inputs.dataset.key_files(cell.participant, [*split.train, split.test], rois=True)
 
 
 def _probe_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
-    roots = [cfg.data.timit] if cfg.probe.needs_timit else []
-    roots += [cfg.data.speech_commands] if cfg.probe.needs_speech_commands else []
+    roots = [cfg.data.corpus(name) for name in cfg.probe.corpora]
     return [p for root in roots for p in sorted(Path(root).rglob("*")) if p.is_file()]
 
 
@@ -70,17 +72,11 @@ def tuned_backbone(cell, run_dir: Path) -> Path:
     return tune_cell.folder(run_dir) / "backbone"
 
 
-def _dataset(cfg: StudyConfig):
-    from braintune.data.ds003020 import Dataset
+def _splits(cfg: StudyConfig, dataset) -> dict:
+    """participant -> split, from the run's resolved config (its story lists are written out)."""
+    from braintune.data.fmri import resolve_split
 
-    return Dataset(cfg.data.fmri)
-
-
-def _split(cfg: StudyConfig, participant: str):
-    """The participant's split from the run's resolved config (its story lists are written out)."""
-    from braintune.data.ds003020 import resolve_split
-
-    return resolve_split(_dataset(cfg), cfg.participants, cfg.split)[participant]
+    return resolve_split(dataset, cfg.split_group, cfg.split)
 
 
 def _write_table(table: pd.DataFrame, folder: Path) -> None:
@@ -103,8 +99,9 @@ def tune_settings(stage: str, cfg: StudyConfig) -> TuneSettings:
 
 
 def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
-    """Brain-tune cell.model on cell.participant into folder/ (backbone/, head, log), with the
-    settings of the cell's tune stage (tune_settings).
+    """Brain-tune cell.model on cell.participant (or, for a variant that tunes one model for all, on
+    the tuning participants) into folder/ (backbone/, head, log), with the settings of the cell's
+    tune stage (tune_settings).
 
     With executor.gpus_per_job > 1 the cell trains with DDP, one process per GPU: a Slurm
     job was started with one task per GPU (WORLD_SIZE is set); elsewhere the run is written
@@ -113,17 +110,20 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     import os
 
     settings = tune_settings(cell.stage, cfg)
+    dataset = cfg.data.open_fmri()
+    participants = tuned_on(cell, cfg)
+    splits = {p: split for p, split in _splits(cfg, dataset).items() if p in participants}
     gpus = cfg.executor.gpus_per_job
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from braintune.tuning.ddp import launch, write_spec
 
-        spec = write_spec(folder / "ddp_spec.json", cfg.data.fmri, cell.participant, cell.model, folder, settings,
-                          _split(cfg, cell.participant), resume=True)
+        spec = write_spec(folder / "ddp_spec.json", cfg.data.fmri, participants, cell.model, folder, settings, splits,
+                          resume=True, layout=cfg.data.layout)
         launch(spec, gpus)
         return
     from braintune.tuning import tune
 
-    tune(_dataset(cfg), cell.participant, cell.model, folder, settings, split=_split(cfg, cell.participant), resume=True)
+    tune(dataset, participants, cell.model, folder, settings, split=splits, resume=True)
 
 
 def measured(cell, run_dir: Path) -> tuple[str | Path, str]:
@@ -141,8 +141,9 @@ def run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
 
     model, variant = measured(cell, run_dir)
     voxels = run_dir / "cache" / "alignment" / variant  # per variant: the variants' fits do not displace each other
+    dataset = cfg.data.open_fmri()
     table = align_model(
-        _dataset(cfg), str(model), cell.participant, _split(cfg, cell.participant), voxels,
+        dataset, str(model), cell.participant, _splits(cfg, dataset)[cell.participant], voxels,
         tag=cell.model, cache_dir=run_dir / "cache" / "features", scheme=cfg.features, settings=cfg.align,
         layers=cfg.layers, device=cfg.device,
     )

@@ -38,7 +38,7 @@ z-scored per voxel as in the preprocessed corpus; the test story is presented
 signal with the mean of R repeats - is ``1 / sqrt(1 + noise_sd**2 / R)``; it is drawn
 uniformly in ``ceiling_range`` for signal voxels (and noise_sd follows), 0 for noise voxels.
 
-Files: the real layout (braintune.data.ds003020): every story's ``data`` (rows, voxels); the
+Files: the real layout (braintune.data.fmri.ds003020): every story's ``data`` (rows, voxels); the
 test story's file also holds its ``individual_repeats`` (repeats, rows, voxels), ``data``
 being their mean. Ground truth, which the readers ignore, is written beside the corpus:
 ```

@@ -2,7 +2,8 @@
 
 Run folder (OUT):
     config.yaml          resolved run config (settings, data, subject, model, stories, voxels)
-    voxels.npy           (voxels,) int64 indices of the target voxels (noise ceiling > threshold)
+    voxels.npy           (targets,) int64 voxel (or vertex) index of each target (noise ceiling > threshold)
+    owners.npy           (targets,) the participant of each target, where a variant pools several
     log.jsonl            one line per epoch (epoch 0 = before tuning): losses, validation r, lrs
     checkpoint.pt        after the last finished epoch: weights, optimiser, scheduler, epoch, log
     cnn_cache/           frozen CNN output per window (cnn_cache; deleted when the run
@@ -27,10 +28,12 @@ import torch
 import transformers
 import yaml
 
-from braintune.data.ds003020 import Dataset, StorySplit
+from braintune.data.fmri import FMRIDataset, StorySplit
 from braintune.errors import ConfigError, DataError
 from braintune.io import write_atomic, write_atomic_with, write_folder_atomic
 from braintune.models import normalizes_input
+from braintune.settings import from_mapping, result_settings
+from braintune.tuning.data import TuneData
 from braintune.tuning.model import BrainTuner
 from braintune.tuning.settings import TuneSettings
 
@@ -39,17 +42,21 @@ log = logging.getLogger(__name__)
 IDENTITY = ("data", "subject", "model", "test_story", "validation_story", "train_stories")  # what names a run
 
 
-def run_config(dataset: Dataset, subject: str, split: StorySplit, model_source: str, settings: TuneSettings) -> dict:
-    """The run's identity and settings, as config.yaml holds them."""
-    return {
-        "data": str(dataset.root),
-        "subject": subject,
-        "model": model_source,
-        "test_story": split.test,
-        "validation_story": split.validation,
-        "train_stories": list(split.train),
-        "settings": settings.to_dict(),
-    }
+def run_config(dataset: FMRIDataset, participants: list[str], splits: dict[str, StorySplit], model_source: str,
+               settings: TuneSettings) -> dict:
+    """The run's identity and settings, as config.yaml holds them: the participant tuned on and its
+    stories, or, for several, the list of participants and each one's stories."""
+    if len(participants) == 1:
+        split = splits[participants[0]]
+        stories = {"test_story": split.test, "validation_story": split.validation, "train_stories": list(split.train)}
+        subject = participants[0]
+    else:
+        stories = {key: {p: value(splits[p]) for p in participants} for key, value in (
+            ("test_story", lambda s: s.test), ("validation_story", lambda s: s.validation),
+            ("train_stories", lambda s: list(s.train)))}
+        subject = list(participants)
+    return {"data": str(dataset.root), "subject": subject, "model": model_source, **stories,
+            "settings": settings.to_dict()}
 
 
 class RunFolder:
@@ -87,17 +94,20 @@ class RunFolder:
         for key in IDENTITY:
             if saved.get(key) != config[key]:
                 raise ConfigError(f"{self.config}: the run in this folder has {key} {saved.get(key)!r}, not {config[key]!r}")
-        for key, value in config["settings"].items():
-            if key not in TuneSettings.RESULT_NEUTRAL and saved_settings.get(key) != value:
+        defaults = TuneSettings().to_dict()
+        for key, value in result_settings(from_mapping(TuneSettings, config["settings"])).items():
+            if saved_settings.get(key, defaults[key]) != value:
                 raise ConfigError(f"{self.config}: the run in this folder has {key} = {saved_settings.get(key)!r}, "
                                   f"not {value!r}")
 
-    def write_start(self, config: dict, voxels: np.ndarray) -> None:
-        """config.yaml and voxels.npy."""
+    def write_start(self, config: dict, data: TuneData) -> None:
+        """config.yaml, voxels.npy (and owners.npy)."""
         if self.writer:
             self.root.mkdir(parents=True, exist_ok=True)
             write_atomic(self.config, yaml.safe_dump(config, sort_keys=False))
-            write_atomic_with(self.root / "voxels.npy", lambda tmp: np.save(tmp, voxels))
+            write_atomic_with(self.root / "voxels.npy", lambda tmp: np.save(tmp, data.voxels))
+            if data.owners is not None:
+                write_atomic_with(self.root / "owners.npy", lambda tmp: np.save(tmp, data.owners.astype(str)))
 
     def write_log(self, records: list[dict]) -> None:
         """log.jsonl: one JSON line per record."""

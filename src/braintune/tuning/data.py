@@ -29,7 +29,7 @@ import numpy as np
 
 from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
-from braintune.data.ds003020 import Dataset, StorySplit
+from braintune.data.fmri import FMRIDataset, StorySplit
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
 from braintune.tuning.settings import TuneSettings
@@ -41,7 +41,9 @@ class Pairs:
 
     audio: story -> (samples,) float32 at 16 kHz.
     story: (pairs,) index into `stories`; end: (pairs,) int64 sample where the window ends.
-    targets: (pairs, voxels) float32, z-scored per story and voxel.
+    targets: (pairs, targets) float32, z-scored per story and voxel (0 where a pair has no such target).
+    mask: (pairs, targets) bool, the targets each pair has (None: every pair has every target);
+    a target a pair lacks adds nothing to its loss (braintune.tuning.loop).
     """
 
     stories: list[str]
@@ -50,6 +52,7 @@ class Pairs:
     end: np.ndarray
     targets: np.ndarray
     window: int
+    mask: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.end)
@@ -69,7 +72,8 @@ def audio_window(audio: np.ndarray, end: int, length: int) -> np.ndarray:
     return out
 
 
-def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: np.ndarray, window_seconds: float) -> Pairs:
+def story_pairs(dataset: FMRIDataset, participant: str, stories: list[str], voxels: np.ndarray,
+                window_seconds: float) -> Pairs:
     """Pairs of every response row of `stories` for one participant, targets over `voxels`."""
     window = int(round(window_seconds * SAMPLE_RATE))
     audio, story_index, ends, targets = {}, [], [], []
@@ -77,7 +81,7 @@ def story_pairs(dataset: Dataset, participant: str, stories: list[str], voxels: 
         wave = dataset.load_audio(story, SAMPLE_RATE)
         if window > len(wave):
             raise ConfigError(
-                f"{dataset.root / 'stimuli' / (story + '.wav')}: tuning window of {window_seconds:g} s is longer than "
+                f"{dataset.audio_path(story)}: tuning window of {window_seconds:g} s is longer than "
                 f"the story ({len(wave) / SAMPLE_RATE:.1f} s); use a shorter window_seconds"
             )
         responses = dataset.load_responses(participant, story, voxels)
@@ -102,14 +106,16 @@ SHUFFLE_STREAM = 2**31 - 1  # the control's random stream, apart from the data o
 
 
 def shuffled_pairing(pairs: Pairs, seed: int) -> Pairs:
-    """The control's pairs: the same windows, with targets[order] for one permutation `order`
-    of all pairs drawn from default_rng([seed, SHUFFLE_STREAM]) (across stories; the same
-    seed gives the same pairing). The windows keep their order, so a CNN cache still fits."""
+    """The control's pairs: the same windows, with targets[order] (and their mask) for one
+    permutation `order` of all pairs drawn from default_rng([seed, SHUFFLE_STREAM]) (across
+    stories; the same seed gives the same pairing). The windows keep their order, so a CNN
+    cache still fits."""
     order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(pairs))
-    return dataclasses.replace(pairs, targets=pairs.targets[order])
+    return dataclasses.replace(pairs, targets=pairs.targets[order],
+                               mask=None if pairs.mask is None else pairs.mask[order])
 
 
-def select_voxels(dataset: Dataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def select_voxels(dataset: FMRIDataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Voxels whose noise ceiling (from the test story's repeats) exceeds `threshold`.
 
     -> (indices (voxels,) int64, their ceilings (voxels,) float32)
@@ -128,17 +134,20 @@ def select_voxels(dataset: Dataset, subject: str, test_story: str, threshold: fl
 class TuneData:
     """What one run trains and validates on.
 
-    voxels: (voxels,) int64 target voxel indices; ceilings: (voxels,) float32 their noise
-    ceilings; train: pairs of the split's training stories; validation: of its validation story.
+    voxels: (targets,) int64 the voxel (or vertex) index of each target; ceilings: (targets,)
+    float32 their noise ceilings; train: pairs of the training stories; validation: of the
+    validation stories. owners: (targets,) the participant of each target where targets of
+    several participants are pooled (a multi-participant variant), else None.
     """
 
     voxels: np.ndarray
     ceilings: np.ndarray
     train: Pairs
     validation: Pairs
+    owners: np.ndarray | None = None
 
 
-def load_data(dataset: Dataset, subject: str, split: StorySplit, settings: TuneSettings) -> TuneData:
+def load_data(dataset: FMRIDataset, subject: str, split: StorySplit, settings: TuneSettings) -> TuneData:
     """The data step: target voxels (ceiling from split.test), training and validation pairs
     (the training pairing shuffled where settings.shuffle_pairs; validation always true)."""
     voxels, ceilings = select_voxels(dataset, subject, split.test, settings.ceiling_threshold)

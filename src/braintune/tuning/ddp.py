@@ -2,9 +2,9 @@
 
     python -m torch.distributed.run --standalone --nproc-per-node N -m braintune.tuning SPEC.json
 
-SPEC.json (written atomically by the caller, `write_spec`) holds what `tune` takes: data,
-subject, model, out, settings (the TuneSettings fields), split (train, validation, test),
-resume and stop_after_epoch. Every process reads it and calls `tune`. A BraintuneError in
+SPEC.json (written atomically by the caller, `write_spec`) holds what `tune` takes: data and
+its layout, the participants, model, out, settings (the TuneSettings fields), each
+participant's split (train, validation, test), resume and stop_after_epoch. Every process reads it and calls `tune`. A BraintuneError in
 a process is written to SPEC.error.json, so `launch` raises it again as one line.
 """
 
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from braintune import errors
-from braintune.data.ds003020 import StorySplit
+from braintune.data.fmri import DEFAULT_LAYOUT, StorySplit
 from braintune.errors import BraintuneError, DataError
 from braintune.io import write_atomic
 from braintune.settings import from_mapping, to_dict
@@ -27,25 +27,28 @@ from braintune.tuning.settings import TuneSettings
 log = logging.getLogger(__name__)
 
 
-def write_spec(path: str | os.PathLike, data: str | os.PathLike, subject: str, model: str | os.PathLike,
-               out: str | os.PathLike, settings: TuneSettings, split: StorySplit, *, resume: bool = False,
-               stop_after_epoch: int | None = None) -> Path:
-    """Write SPEC.json (atomically) for `python -m braintune.tuning`; returns its path."""
-    spec = {"data": str(data), "subject": subject, "model": str(model), "out": str(out),
-            "settings": to_dict(settings), "split": split.to_dict(), "resume": resume,
-            "stop_after_epoch": stop_after_epoch}
+def write_spec(path: str | os.PathLike, data: str | os.PathLike, subject: str | list[str], model: str | os.PathLike,
+               out: str | os.PathLike, settings: TuneSettings, split: StorySplit | dict[str, StorySplit], *,
+               resume: bool = False, stop_after_epoch: int | None = None, layout: str = DEFAULT_LAYOUT) -> Path:
+    """Write SPEC.json (atomically) for `python -m braintune.tuning`; returns its path.
+    subject and split: one participant and its split, or participants and participant -> split."""
+    participants = [subject] if isinstance(subject, str) else list(subject)
+    splits = {participants[0]: split} if isinstance(split, StorySplit) else split
+    spec = {"data": str(data), "layout": layout, "participants": participants, "model": str(model), "out": str(out),
+            "settings": to_dict(settings), "splits": {p: splits[p].to_dict() for p in participants},
+            "resume": resume, "stop_after_epoch": stop_after_epoch}
     return write_atomic(path, json.dumps(spec, indent=1))
 
 
 def read_spec(path: str | os.PathLike) -> dict:
-    """SPEC.json as `tune`'s arguments (settings as TuneSettings, split as StorySplit)."""
+    """SPEC.json as `tune`'s arguments (settings as TuneSettings, splits as StorySplits)."""
     path = Path(path)
     try:
         spec = json.loads(path.read_text())
-        split = spec["split"]
-        return {"data": spec["data"], "subject": spec["subject"], "model": spec["model"], "out_dir": spec["out"],
-                "settings": from_mapping(TuneSettings, spec["settings"], "settings."),
-                "split": StorySplit(list(split["train"]), split["validation"], split["test"]),
+        splits = {p: StorySplit(list(s["train"]), s["validation"], s["test"]) for p, s in spec["splits"].items()}
+        return {"data": spec["data"], "layout": spec["layout"], "subject": list(spec["participants"]),
+                "model": spec["model"], "out_dir": spec["out"],
+                "settings": from_mapping(TuneSettings, spec["settings"], "settings."), "split": splits,
                 "resume": bool(spec.get("resume", False)), "stop_after_epoch": spec.get("stop_after_epoch")}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a brain-tuning spec ({type(exc).__name__}: {exc})") from None

@@ -24,12 +24,25 @@ def _autocast(process: Process, settings: TuneSettings):
     return torch.autocast(process.device.type, dtype=torch.bfloat16, enabled=settings.bf16)
 
 
+def pair_losses(prediction: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Each pair's squared error averaged over the targets it has. (pairs, targets) x 2, mask
+    (pairs, targets) bool or None (all) -> (pairs,). A target a pair lacks is multiplied by 0, so
+    its prediction receives exactly no gradient from that pair."""
+    squared = (prediction - targets) ** 2
+    if mask is None:
+        return squared.mean(dim=1)
+    weights = mask.to(squared.dtype)
+    return (squared * weights).sum(dim=1) / weights.sum(dim=1)
+
+
 def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, features: CNNFeatures,
-                targets: np.ndarray, settings: TuneSettings, process: Process, epoch: int) -> float:
+                targets: np.ndarray, settings: TuneSettings, process: Process, epoch: int,
+                mask: np.ndarray | None = None) -> float:
     """One pass over the training pairs in the epoch's seeded order, `batch_size` per optimiser step.
 
-    targets: (pairs, voxels) z-scored responses. Process r of N takes elements r, r + N, ...
-    of each batch, in micro-batches; each pair's squared error, averaged over voxels, is
+    targets: (pairs, targets) z-scored responses; mask: (pairs, targets) bool, the targets each
+    pair has (None: all). Process r of N takes elements r, r + N, ... of each batch, in
+    micro-batches; each pair's squared error, averaged over its targets (pair_losses), is
     divided by the global batch's length, so after the gradients are summed over micro-batches
     and processes every process holds the batch's mean-loss gradient and takes the same step.
     Returns the epoch's mean per-pair MSE (over all processes).
@@ -39,6 +52,7 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     order = np.random.default_rng([settings.seed, epoch]).permutation(len(targets))
     targets = torch.from_numpy(targets)
+    mask = None if mask is None else torch.from_numpy(mask)
     loss_sum = torch.zeros((), dtype=torch.float64, device=process.device)  # Σ per-pair MSE
     batches = range(0, len(order), settings.batch_size)
     for b in tqdm(batches, desc=f"epoch {epoch}", unit="step", disable=not process.is_main, leave=False):
@@ -50,7 +64,7 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
             with _autocast(process, settings):
                 prediction = net(x)
             y = targets[idx].to(process.device, x.dtype)
-            per_pair = ((prediction.to(y.dtype) - y) ** 2).mean(dim=1)
+            per_pair = pair_losses(prediction.to(y.dtype), y, None if mask is None else mask[idx].to(process.device))
             (per_pair.sum() / len(batch)).backward()
             loss_sum += per_pair.detach().sum()
         distributed.sum_gradients(process, parameters)
@@ -62,14 +76,16 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
 
 
 def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray, settings: TuneSettings,
-             process: Process) -> tuple[float, float]:
+             process: Process, mask: np.ndarray | None = None) -> tuple[float, float]:
     """(MSE over pairs and voxels, mean over voxels of Pearson r) on the validation pairs.
 
-    targets: (pairs, voxels). Each process predicts every N-th pair; the sums behind both
+    targets: (pairs, voxels); mask: (pairs, voxels) bool, the targets each pair has (None: all),
+    the others counted nowhere. Each process predicts every N-th pair; the sums behind both
     numbers are accumulated in float64 and summed over processes.
     """
     net.eval()
     targets = torch.from_numpy(targets)
+    mask = None if mask is None else torch.from_numpy(mask)
     # n, Σy, Σp, Σy², Σp², Σyp, Σ(y-p)² per voxel, on the device (nccl reduces only device tensors)
     stats = torch.zeros(7, targets.shape[1], dtype=torch.float64, device=process.device)
     mine = np.arange(process.rank, len(targets), process.world_size)
@@ -78,7 +94,8 @@ def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray, settin
             idx = mine[i : i + settings.micro_batch_size]
             p = net(features(idx)).double()
             y = targets[idx].to(process.device, torch.float64)
-            stats += torch.stack([torch.ones_like(y), y, p, y * y, p * p, y * p, (y - p) ** 2]).sum(dim=1)
+            w = torch.ones_like(y) if mask is None else mask[idx].to(process.device, torch.float64)
+            stats += (torch.stack([torch.ones_like(y), y, p, y * y, p * p, y * p, (y - p) ** 2]) * w).sum(dim=1)
     process.sum_(stats)
     n, sy, sp, syy, spp, syp, sse = stats
     cov = n * syp - sy * sp

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from braintune.errors import ConfigError
+from braintune.tuning.variants import check_variant
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,13 @@ class TuneSettings:
     """
 
     RESULT_NEUTRAL = ("micro_batch_size", "cnn_cache", "keep_cnn_cache", "gradient_checkpointing", "device")
+    KEYED_WHEN_SET = ("variant", "participants")  # later than the first cache keys; defaults: the earlier runs
+
+    variant: str = field(default="single", metadata={
+        "help": "what a tune cell trains (braintune.tuning.variants): 'single', one model per participant on its "
+                "own responses (Moussa et al., ICLR 2025)"})
+    participants: list[str] | None = field(default=None, metadata={
+        "help": "who tunes (a study's tune cells); default: the study's participants"})
 
     window_seconds: float = field(default=10.0, metadata={
         "help": "seconds of audio ending at each response row (covers the haemodynamic delay; the public code "
@@ -51,6 +59,9 @@ class TuneSettings:
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available, else cpu)"})
 
     def __post_init__(self):
+        check_variant(self.variant)
+        if self.participants is not None and (not self.participants or len(set(self.participants)) < len(self.participants)):
+            raise ConfigError(f"participants: distinct participant names, at least one, got {self.participants!r}")
         positive = ("window_seconds", "epochs", "batch_size", "micro_batch_size", "head_lr")
         for name in positive:
             if not getattr(self, name) > 0:

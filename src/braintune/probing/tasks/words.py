@@ -14,4 +14,4 @@ def rows(corpus, settings, seed: int) -> TaskRows:
     return item_rows(corpus, np.array([words.index(clip.word) for clip in corpus.items], np.int64))
 
 
-TASK = register(Task("words", "speech-commands", rows, "classifier", "Speech Commands clips -> the word, classifier, F1"))
+TASK = register(Task("words", "speech_commands", rows, "classifier", "Speech Commands clips -> the word, classifier, F1"))

@@ -6,15 +6,14 @@ root/derivative/respdict.json                        story -> number of TRs acqu
 root/derivative/TextGrids/<story>.TextGrid           tiers "word" and "phone"
 root/derivative/preprocessed_data/<UTSxx>/<story>.hf5   "data": (respdict - 20, voxels)
         test story: "data" = mean over repeats, "individual_repeats" = (repeats, rows, voxels)
-root/derivative/rois/<UTSxx>.json                    Glasser area -> voxel indices (see rois.py)
+root/derivative/rois/<UTSxx>.json                    area -> voxel indices (braintune.data.rois; `braintune rois`)
 root/simulation_truth/                               ground truth of simulated data; ignored here
 ```
 The same reader serves the real corpus and the simulated participants of
 ``braintune.synthetic.fmri``. The test story's key ``individual_repeats`` is the one the
 public files hold and the authors' code reads (bridge-ai-neuro/brain-tuning,
-``src/eval_utils.py::load_fmri_story``); no other key is read.
-
-Which stories train, validate and test is decided in one place, ``resolve_split``.
+``src/eval_utils.py::load_fmri_story``); no other key is read. Only braintune.data.fmri
+imports this module: stages reach it through the FMRIDataset interface (`open_dataset`).
 """
 
 from __future__ import annotations
@@ -22,15 +21,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from braintune.data.audio import read_audio
-from braintune.data.rois import normalise_area_name
+from braintune.data.audio import read_audio, read_rate, warn_if_silent
+from braintune.data.fmri.interface import FMRIDataset
+from braintune.data.fmri.split import StoryList
 from braintune.data.textgrid import read_words
-from braintune.errors import ConfigError, DataError
+from braintune.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,6 @@ def response_row_times(
 
 
 REPEATS_KEY = "individual_repeats"
-SPLIT_CHOICES = ("shared", "all", "paper")
 # The stories of ds003020's sessions 1-5, which every participant was scanned on: five or six
 # per session, and "wheretheressmoke" (the test story) in each (HuthLab/deep-fMRI-dataset,
 # em_data/sess_to_story.json). The paper's training stories are these minus test and validation.
@@ -83,143 +81,20 @@ PAPER_SESSION_STORIES = (
 )
 
 
-@dataclass(frozen=True)
-class SplitSettings:
-    """Which stories train, validate and test (one owner for every stage that reads stories).
-
-    test_story: heard several times; its repeats give the noise ceiling, and alignment is
-        scored on it. validation_story: held out from training; brain-tuning validates on it.
-    stories: "paper" trains every participant on the fixed list of the paper, the stories
-        of ds003020's sessions 1-5 (PAPER_SESSION_STORIES, 27) minus test and validation
-        (25), whoever else is in the study; a participant lacking one trains on the rest
-        and a warning names the missing file. "shared" trains on the stories every
-        participant of the group heard (so the group decides), "all" on every story each
-        participant heard. Test and validation stories are never trained on.
-    train_stories: explicit training stories instead: one list for every participant, or a
-        mapping participant -> list (what a run writes into its resolved config).
-    """
-
-    test_story: str = field(default="wheretheressmoke", metadata={"help": "story whose repeats test alignment and give the noise ceiling"})
-    validation_story: str = field(default="stagefright", metadata={"help": "story held out to validate brain-tuning"})
-    stories: str = field(default="shared", metadata={
-        "help": "training stories: 'shared' (heard by every participant of the group), 'all' (each participant's "
-                "own) or 'paper' (ds003020's sessions 1-5, whoever else is in the study)",
-        "choices": SPLIT_CHOICES})
-    train_stories: list[str] | dict[str, list[str]] | None = field(default=None, metadata={
-        "help": "explicit training stories (instead of `stories`)"})
-
-    def __post_init__(self):
-        if self.stories not in SPLIT_CHOICES:
-            raise ConfigError(f"stories: {' or '.join(map(repr, SPLIT_CHOICES))}, got {self.stories!r}")
-        if self.test_story == self.validation_story:
-            raise ConfigError(f"test_story and validation_story are both {self.test_story!r}")
-        lists = (self.train_stories.values() if isinstance(self.train_stories, dict)
-                 else [] if self.train_stories is None else [self.train_stories])
-        for stories in lists:
-            if isinstance(stories, str) or not all(isinstance(s, str) for s in stories):
-                raise ConfigError(f"train_stories: lists of story names, got {self.train_stories!r}")
-            held = sorted({self.test_story, self.validation_story} & set(stories))
-            if held:
-                raise ConfigError(f"train_stories: {held} are held out (test or validation story) and cannot train")
-            if not stories:
-                raise ConfigError("train_stories: name at least one story")
-
-    def resolved(self, splits: dict[str, "StorySplit"]) -> "SplitSettings":
-        """These settings with the training stories of `splits` written out (one list if all agree)."""
-        lists = {p: list(s.train) for p, s in splits.items()}
-        distinct = {tuple(v) for v in lists.values()}
-        return replace(self, train_stories=list(distinct.pop()) if len(distinct) == 1 else lists)
-
-
-@dataclass(frozen=True)
-class StorySplit:
-    """Stories that train (brain-tuning and the alignment ridge), validate (brain-tuning) and
-    test (alignment) for one participant."""
-
-    train: list[str]
-    validation: str
-    test: str
-
-    def to_dict(self) -> dict:
-        return {"train": list(self.train), "validation": self.validation, "test": self.test}
-
-
-def resolve_split(dataset: "Dataset", participants: Sequence[str], settings: SplitSettings = SplitSettings()) -> dict[str, StorySplit]:
-    """The story split of each participant: the one function every stage and command calls.
-
-    participants: the group whose common stories define "shared" (a study's participants).
-    settings.stories picks the training stories (SplitSettings).
-    A participant lacking a story the split needs is a DataError naming the missing file.
-    """
-    participants = list(participants)
-    if not participants:
-        raise ConfigError("the story split needs at least one participant")
-    heard = {p: set(dataset.stories_of(p)) for p in participants}
-    splits = {}
-    for p in participants:
-        held = {settings.test_story, settings.validation_story}
-        if isinstance(settings.train_stories, dict):
-            if p not in settings.train_stories:
-                raise ConfigError(f"train_stories: no list for participant {p}")
-            train = list(settings.train_stories[p])
-        elif settings.train_stories is not None:
-            train = list(settings.train_stories)
-        elif settings.stories == "shared":
-            common = set.intersection(*heard.values())
-            train = sorted(common - held)
-        elif settings.stories == "paper":
-            train = _paper_stories(dataset, p, heard[p], held)
-        else:
-            train = sorted(heard[p] - held)
-        needed = [settings.test_story, settings.validation_story, *train]
-        missing = [s for s in needed if s not in heard[p]]
-        if missing:
-            path = dataset.response_path(p, missing[0], must_exist=False)
-            what = ("test story" if missing[0] == settings.test_story else
-                    "validation story" if missing[0] == settings.validation_story else "training story")
-            more = f" (and {len(missing) - 1} more: {missing[1:4]})" if len(missing) > 1 else ""
-            raise DataError(f"{path}: missing; the split's {what} {missing[0]!r} has no response file for {p}{more}")
-        if not train:
-            raise DataError(f"{dataset.root}: no training stories for {p} besides "
-                            f"{settings.test_story!r} and {settings.validation_story!r}")
-        splits[p] = StorySplit(train=train, validation=settings.validation_story, test=settings.test_story)
-    return splits
-
-
-def _paper_stories(dataset: "Dataset", participant: str, heard: set[str], held: set[str]) -> list[str]:
-    """The paper's training stories (PAPER_SESSION_STORIES minus the `held` test and validation
-    stories) that `participant` heard; those it lacks are named in a warning (ds003020's UTS04
-    lacks "life")."""
-    paper = sorted(set(PAPER_SESSION_STORIES) - held)
-    train = [s for s in paper if s in heard]
-    missing = [s for s in paper if s not in heard]
-    if not train:
-        raise DataError(f"{dataset.response_path(participant, paper[0], must_exist=False).parent}: none of the paper's "
-                        f"{len(paper)} training stories (ds003020 sessions 1-5, e.g. {paper[0]!r}); split.stories "
-                        "'paper' needs ds003020's story names ('shared' or 'all' use the stories found)")
-    if missing:
-        log.warning("%s: missing; %s trains on %d of the paper's %d stories, without %s",
-                    dataset.response_path(participant, missing[0], must_exist=False), participant, len(train),
-                    len(paper), ", ".join(missing))
-    return train
-
-
-class Dataset:
+class DS003020(FMRIDataset):
     """One ds003020-layout folder (real or simulated).
 
     roi_dir: folder of the per-participant ROI files; default root/derivative/rois.
     """
 
+    LAYOUT = "ds003020"
+    STORY_LISTS = {"paper": StoryList(PAPER_SESSION_STORIES, "the paper's", "ds003020 sessions 1-5")}
+
     def __init__(self, root: str | Path, roi_dir: str | Path | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: dataset folder does not exist")
+        super().__init__(root)
         self.derivative = self.root / "derivative"
         self.roi_dir = Path(roi_dir) if roi_dir is not None else self.derivative / "rois"
         self._respdict: dict[str, int] | None = None
-
-    def __repr__(self) -> str:
-        return f"Dataset({str(self.root)!r})"
 
     # ---- paths ----------------------------------------------------------------------
     @property
@@ -229,11 +104,17 @@ class Dataset:
     def audio_path(self, story: str) -> Path:
         return self.root / "stimuli" / f"{story}.wav"
 
-    def textgrid_path(self, story: str) -> Path:
+    def words_path(self, story: str) -> Path:
         return self.derivative / "TextGrids" / f"{story}.TextGrid"
 
     def roi_path(self, participant: str) -> Path:
         return self.roi_dir / f"{participant}.json"
+
+    def key_files(self, participant: str, stories: Sequence[str], rois: bool = False) -> list[Path]:
+        """respdict.json, the participant's response files and the stories' audio (and its ROI file)."""
+        files = [self.respdict_path, *(self.response_path(participant, s) for s in stories),
+                 *(self.audio_path(s) for s in stories)]
+        return files + [self.roi_path(participant)] if rois else files
 
     # ---- listings -------------------------------------------------------------------
     @property
@@ -282,23 +163,36 @@ class Dataset:
         Audio that ends before the story's last response row (the scan outlasting the
         sound file: a truncated download) is a DataError.
         """
-        last_row = float(self.row_times(story)[-1])
         path = self.audio_path(story)
         if not path.is_file():
             raise DataError(f"{path}: story {story!r} is listed in respdict.json but has no audio")
         audio = read_audio(path, sample_rate)
-        if len(audio) < last_row * sample_rate:
-            raise DataError(
-                f"{path}: {len(audio) / sample_rate:.1f} s of audio, but respdict.json's {self.respdict[story]} TRs put "
-                f"the last response row at {last_row:.1f} s after sound onset; is the file truncated?"
-            )
+        self._check_length(story, len(audio) / sample_rate)
+        warn_if_silent(audio, path)
         return audio
+
+    def audio_seconds(self, story: str) -> float:
+        """Seconds of the story's audio, from the file's header; a DataError if it ends before the last row."""
+        path = self.audio_path(story)
+        if not path.is_file():
+            raise DataError(f"{path}: missing: story {story!r} has responses but no audio")
+        rate, frames = read_rate(path)
+        return self._check_length(story, frames / rate)
+
+    def _check_length(self, story: str, seconds: float) -> float:
+        """`seconds` of the story's audio, if they reach its last response row (else a truncated download)."""
+        last_row = float(self.row_times(story)[-1])
+        if seconds < last_row:
+            raise DataError(
+                f"{self.audio_path(story)}: {seconds:.1f} s of audio, but respdict.json's {self.respdict[story]} TRs "
+                f"put the last response row at {last_row:.1f} s after sound onset; is the file truncated?")
+        return seconds
 
     def load_words(self, story: str) -> list[tuple[str, float, float]]:
         """(word, start s, end s) from the story's TextGrid; silences and noise marks skipped."""
-        path = self.textgrid_path(story)
+        path = self.words_path(story)
         if not path.is_file():
-            raise DataError(f"{path}: story {story!r} has no TextGrid")
+            raise DataError(f"{path}: missing: no word timings for story {story!r}")
         return read_words(path)
 
     # ---- responses ------------------------------------------------------------------
@@ -353,36 +247,28 @@ class Dataset:
             return int(self._dataset(f, path, "data", ndim=2).shape[-1])
 
     # ---- regions --------------------------------------------------------------------
-    def load_rois(self, participant: str) -> dict[str, np.ndarray]:
-        """Glasser area -> sorted unique voxel indices (int64), hemispheres united (rois.py)."""
-        path = self.roi_path(participant)
-        if not path.is_file():
-            raise DataError(f"{path}: missing ROI file (Glasser area -> voxel indices; see braintune.data.rois)")
-        try:
-            raw = json.loads(path.read_text())
-            if not isinstance(raw, dict):
-                raise ValueError("expected a JSON object")
-            areas: dict[str, list[np.ndarray]] = {}
-            for name, idx in raw.items():
-                # JSON true/false are Python bools (an int subclass): not voxel indices
-                bad = [idx] if not isinstance(idx, list) else [i for i in idx if type(i) is not int]
-                if bad:
-                    raise ValueError(f"area {name!r}: voxel indices must be a list of integers, found "
-                                     f"{json.dumps(bad[0])[:40]}")
-                if any(abs(i) >= 2**63 for i in idx):
-                    raise ValueError(f"area {name!r}: voxel index {max(idx, key=abs)} is out of range")
-                areas.setdefault(normalise_area_name(name), []).append(np.array(idx, dtype=np.int64))
-        except ValueError as exc:
-            raise DataError(f"{path}: not a JSON object of area -> voxel indices ({exc})") from exc
-        n = self.n_voxels(participant)
-        rois = {}
-        for name, parts in areas.items():
-            idx = np.unique(np.concatenate(parts))
-            if idx.size and (idx[0] < 0 or idx[-1] >= n):
-                bad = idx[(idx < 0) | (idx >= n)]
-                raise DataError(f"{path}: area {name!r} has voxel indices out of range 0..{n - 1} (e.g. {bad[0]})")
-            rois[name] = idx
-        return rois
+    def response_shape(self, participant: str, story: str) -> tuple[int, int]:
+        """(rows, voxels) of a response file, its "data" checked by the reader (key, shape, rows)
+        without reading the array: the reader is asked for no voxels."""
+        rows = self.load_responses(participant, story, voxels=[]).shape[0]
+        path = self.response_path(participant, story)
+        with self._open(path) as f:
+            return rows, int(f["data"].shape[1])
+
+    def bad_voxels(self, participant: str, story: str, repeats: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Voxels holding NaN/inf, and voxels constant over the rows (of "data" or of any one repeat),
+        read one (rows, voxels) block at a time. -> 2 x (voxels,) bool"""
+        path = self.response_path(participant, story)
+        with self._open(path) as f:
+            bad = np.zeros(f["data"].shape[1], bool)
+            constant = np.zeros_like(bad)
+            for key in ["data", REPEATS_KEY] if repeats else ["data"]:
+                array = f[key]
+                for x in (array[...],) if array.ndim == 2 else (array[r] for r in range(len(array))):
+                    bad |= ~np.isfinite(x).all(axis=0)
+                    if x.shape[0] > 1:
+                        constant |= x.max(axis=0) == x.min(axis=0)
+        return bad, constant & ~bad
 
     # ---- helpers --------------------------------------------------------------------
     def _n_triggers(self, story: str) -> int:
