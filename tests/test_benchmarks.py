@@ -1,4 +1,5 @@
-"""benchmarks/gpu.py: it runs only on GPU machines, so these tests keep it working on any CPU."""
+"""benchmarks/gpu.py (and its parts, benchmarks/gpu_parts/): it runs only on GPU machines, so these
+tests keep it working on any CPU."""
 
 import importlib.util
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu.py"
-SECTIONS = ("## 1. Feature extraction", "## 2. Brain-tuning", "## 3. Probing", "## 4. Ridge per layer",
+SECTIONS = ("## 1. Feature extraction", "## 2. Brain-tuning", "LoRA (r 8", "## 3. Probing", "## 4. Ridge per layer",
             "## 5. Projected wall time")
 
 
@@ -19,7 +20,8 @@ def _run(*args, **env):
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, cwd=ROOT)
 
 
-def _module():
+def _module(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # gpu.py imports its parts, benchmarks/gpu_parts/
     spec = importlib.util.spec_from_file_location("gpu_benchmark", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
@@ -49,13 +51,20 @@ def test_tiny_run_prints_every_section_with_positive_numbers(tmp_path):
     assert report["failures"] == []
     assert report["meta"]["torch"] and report["meta"]["command"].endswith(f"--json {out}")
     models = {"tiny:wav2vec2", "tiny:hubert"}
-    assert set(report["extraction"]) == set(report["tuning"]) == set(report["probe_features"]) == models
+    for key in ("extraction", "tuning", "tuning_lora", "probe_features"):
+        assert set(report[key]) == models, key
     for rows in report["extraction"].values():
         assert {row["scheme"] for row in rows} == {"reference", "fast", "study"}
         assert all(row["rate"] > 0 for row in rows)
-    for key in ("tuning", "probe_features", "probe_fits", "ridge"):
+    for key in ("tuning", "tuning_lora", "probe_features", "probe_fits", "ridge"):
         numbers = _positive_numbers(report[key])
         assert numbers and all(v > 0 for v in numbers), key
+    for model in models:  # LoRA trains the adapters and the head only, on the same steps
+        full, lora = report["tuning"][model], report["tuning_lora"][model]
+        assert lora["parameters"] > full["parameters"] > full["trainable_parameters"] > lora["trainable_parameters"]
+        assert full["windows_per_step"] == lora["windows_per_step"]
+    ridge = report["ridge"]  # configs/lebel2024.yaml aligns by the authors' protocol
+    assert (ridge["protocol"], ridge["fold_rule"], ridge["metric"]) == ("authors", "ChunkFolds", "variance_explained")
     assert [row["stage"] for row in report["projection"]][-1] == "total"
     assert all(row["total_s"] > 0 for row in report["projection"])
 
@@ -68,10 +77,10 @@ def test_without_cuda_it_says_to_use_tiny():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_projection_arithmetic():
+def test_projection_arithmetic(monkeypatch):
     """Guards against wrong projected hours: each stage's per-cell time and cell count, from given
     rates and the study sizes, with and without the CNN cache."""
-    gpu = _module()
+    gpu = _module(monkeypatch)
     study = gpu.StudySizes()
     results = {
         "tuning": {"m": {"cnn_windows_per_s": 100.0, "step_cache_windows_per_s": 10.0,
@@ -102,3 +111,24 @@ def test_projection_arithmetic():
         total = sum(cells * seconds for cells, seconds in expected.values())
         assert math.isclose(rows[-1]["total_s"], total, rel_tol=1e-12)
         assert notes == ["ridge timed at 50,000 voxels, scaled linearly to 100,000"]
+
+
+def test_ridge_times_each_protocol_by_its_own_fold_rule_and_metric(monkeypatch):
+    """Guards against the ridge part choosing its folds by a protocol's name (it once gave every
+    protocol but one the authors' bootstrap folds): each row of PROTOCOLS is timed with its rule."""
+    import torch
+
+    from braintune.alignment.protocols import PROTOCOLS
+    from braintune.alignment.settings import AlignSettings
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    from gpu_parts.ridge import measure_ridge
+    from gpu_parts.sizes import Measure
+
+    measure = Measure.tiny()
+    story_rows = [measure.ridge_rows // 25] * 25
+    for name, rules in PROTOCOLS.items():
+        align = AlignSettings(protocol=name)
+        got = measure_ridge(align, measure, 25, torch.device("cpu"))
+        assert (got["protocol"], got["fold_rule"], got["metric"]) == (name, type(rules.folds).__name__, rules.metric)
+        assert got["folds"] == len(rules.folds.folds(story_rows, align)), name

@@ -20,6 +20,10 @@ class ConfigError(BraintuneError, ValueError):
     """A setting is unknown or out of range."""
 
 
+class TrainingDiverged(BraintuneError):
+    """Training met a loss or gradient that is not finite; the last finite checkpoint is kept."""
+
+
 class SchedulerError(BraintuneError):
     """The scheduler cannot run the study's jobs, or a job did not finish.
 

@@ -9,7 +9,8 @@ An owner may declare ``RESULT_NEUTRAL``: the fields that do not change what it c
 (batch sizes, caches, devices); cache keys leave them out (``result_settings``). It may also
 declare ``KEYED_WHEN_SET``: fields added after keys were first recorded whose defaults
 reproduce the earlier results; they enter a key only when set to another value, so the
-results cached before they existed stay valid.
+results cached before they existed stay valid. An owner's ``neutral_fields()`` may name the
+fields its other values make irrelevant (LoRA's settings when no adapter trains).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def result_settings(settings) -> dict:
     values = to_dict(settings)
     defaults = to_dict(owner()) if getattr(owner, "KEYED_WHEN_SET", ()) else {}
     neutral |= {k for k in getattr(owner, "KEYED_WHEN_SET", ()) if values[k] == defaults[k]}
+    neutral |= settings.neutral_fields() if hasattr(settings, "neutral_fields") else set()
     return {k: v for k, v in values.items() if k not in neutral}
 
 

@@ -10,16 +10,24 @@ HELP = "write simulated fMRI participants (espeak-ng stories, known voxel signal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from braintune.cli._generators import generator_defaults
+
+    d = generator_defaults("braintune.synthetic.fmri", "simulate_dataset")
+    low, high = (seconds / 60 for seconds in d["story_seconds"])
     parser.add_argument("out", help="output folder (created; existing files of the same names are replaced)")
-    parser.add_argument("--participants", type=int, default=2, help="number of participants UTS01.. (default 2)")
-    parser.add_argument("--train-stories", type=int, default=6, help="training stories besides the validation and test stories (default 6)")
-    parser.add_argument("--story-minutes", type=float, nargs=2, default=(1.0, 2.0), metavar=("MIN", "MAX"),
-                        help="story lengths are drawn uniformly in [MIN, MAX] minutes (default 1 2)")
+    parser.add_argument("--participants", type=int, default=d["n_participants"],
+                        help=f"number of participants UTS01.. (default {d['n_participants']})")
+    parser.add_argument("--train-stories", type=int, default=d["n_train_stories"],
+                        help=f"training stories besides the validation and test stories (default {d['n_train_stories']})")
+    parser.add_argument("--story-minutes", type=float, nargs=2, default=(low, high), metavar=("MIN", "MAX"),
+                        help=f"story lengths are drawn uniformly in [MIN, MAX] minutes (default {low:g} {high:g})")
     parser.add_argument("--test-story-minutes", type=float, default=None, help="length of the test story (default MAX)")
-    parser.add_argument("--repeats", type=int, default=10, help="presentations of the test story (default 10)")
-    parser.add_argument("--voxels", type=int, default=400, help="voxels per participant, each varies x0.8-1.2 (default 400)")
-    parser.add_argument("--tr", type=float, default=2.0, help="repetition time in seconds (default 2.0)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--repeats", type=int, default=d["n_repeats"],
+                        help=f"presentations of the test story (default {d['n_repeats']})")
+    parser.add_argument("--voxels", type=int, default=d["n_voxels"],
+                        help=f"voxels per participant, each varies x0.8-1.2 (default {d['n_voxels']})")
+    parser.add_argument("--tr", type=float, default=d["tr"], help=f"repetition time in seconds (default {d['tr']})")
+    parser.add_argument("--seed", type=int, default=d["seed"], help=f"random seed (default {d['seed']})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -148,7 +148,9 @@ class RunFolder:
         return records
 
     def export(self, net: BrainTuner) -> None:
-        """The export step: OUT/backbone (save_pretrained, safetensors) and OUT/head.safetensors, each atomically."""
+        """The export step: OUT/backbone (save_pretrained, safetensors; with LoRA the merged model
+        and its adapter in backbone/adapter, braintune.tuning.lora.export_lora) and
+        OUT/head.safetensors, each atomically."""
         if not self.writer:
             return
 
@@ -156,7 +158,12 @@ class RunFolder:
             net.backbone.save_pretrained(tmp)
             transformers.Wav2Vec2FeatureExtractor(do_normalize=normalizes_input(net.backbone)).save_pretrained(tmp)
 
-        write_folder_atomic(self.backbone, save)
+        if hasattr(net.backbone, "peft_config"):  # a LoRA model: the merged weights and the adapter
+            from braintune.tuning.lora import export_lora
+
+            export_lora(net.backbone, self.backbone)
+        else:
+            write_folder_atomic(self.backbone, save)
         head = {k: v.detach().cpu().contiguous() for k, v in net.head.state_dict().items()}
         write_atomic(self.root / "head.safetensors", safetensors.torch.save(head))
         log.info("wrote the tuned backbone to %s", self.backbone)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from braintune.errors import TrainingDiverged
 from braintune.progress import tqdm
 from braintune.training import reseed
 from braintune.tuning import distributed
@@ -68,11 +69,24 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
             (per_pair.sum() / len(batch)).backward()
             loss_sum += per_pair.detach().sum()
         distributed.sum_gradients(process, parameters)
+        _check_finite(loss_sum, parameters, optimizer, epoch, b // settings.batch_size + 1, len(batches))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     process.sum_(loss_sum)
     return float(loss_sum) / len(order)
+
+
+def _check_finite(loss_sum: torch.Tensor, parameters, optimizer, epoch: int, step: int, steps: int) -> None:
+    """A TrainingDiverged error, before the optimiser step, where the loss so far or a gradient is not
+    finite: no non-finite weight is ever stepped into, saved or exported (the last checkpoint stays)."""
+    if bool(torch.isfinite(loss_sum)) and all(bool(torch.isfinite(p.grad).all()) for p in parameters):
+        return
+    what = "training loss" if not bool(torch.isfinite(loss_sum)) else "gradient"
+    lrs = ", ".join(f"{name} lr {group['lr']:.3g}" for name, group in zip(("backbone", "head"), optimizer.param_groups))
+    raise TrainingDiverged(f"brain-tuning diverged at epoch {epoch}, step {step} of {steps}: the {what} is not finite "
+                           f"({lrs}); the checkpoint of epoch {epoch - 1} is kept and nothing is exported; lower the "
+                           "learning rates")
 
 
 def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray, settings: TuneSettings,

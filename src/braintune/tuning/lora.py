@@ -25,7 +25,6 @@ import copy
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -35,33 +34,10 @@ from torch import nn
 from braintune.errors import ConfigError, ModelNotAvailable
 from braintune.io import write_folder_atomic
 from braintune.models import normalizes_input
+from braintune.tuning.settings import PAPER_TARGETS, LoraSettings  # noqa: F401 (part of this module's API)
 
-PAPER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # the attention projections (Moussa & Toneva 2025)
 BLOCKS = r"encoder\.layers\.\d+\."  # the transformer blocks of wav2vec2, HuBERT, WavLM, data2vec-audio
 ADAPTER_FOLDER = "adapter"  # export_lora's subfolder holding the adapter in peft's format
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA of the multi-participant brain-tuning paper (the study's `tune.lora` section):
-    rank 8, alpha 32 (scale alpha / r = 4), dropout 0.1, on q/k/v/out_proj of every block."""
-
-    r: int = field(default=8, metadata={"help": "rank of each adapter (lora_A: r x in, lora_B: out x r)"})
-    alpha: float = field(default=32.0, metadata={"help": "the adapters' output is scaled by alpha / r"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on the adapters' input while training"})
-    targets: list[str] = field(default_factory=lambda: list(PAPER_TARGETS), metadata={
-        "help": "linear layers of each transformer block to adapt, by the end of their name "
-                "(default: the attention projections)"})
-
-    def __post_init__(self):
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
-            raise ConfigError(f"r: must be a positive whole number, got {self.r!r}")
-        if not self.alpha > 0:
-            raise ConfigError(f"alpha: must be > 0, got {self.alpha!r}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout: must lie in [0, 1), got {self.dropout!r}")
-        if not self.targets or not all(isinstance(t, str) and t.strip(".") for t in self.targets):
-            raise ConfigError(f"targets: one or more layer names such as 'q_proj', got {list(self.targets)!r}")
 
 
 def target_pattern(targets: list[str]) -> str:

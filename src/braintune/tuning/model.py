@@ -56,11 +56,17 @@ class BrainTuner(nn.Module):
 
 
 def build_model(model_source: str, n_voxels: int, settings: TuneSettings, device: torch.device) -> BrainTuner:
-    """The model step: the encoder `model_source` (float32, CNN frozen) and a head seeded by
-    settings.seed, on `device`. With several processes, broadcast rank 0's weights after."""
+    """The model step: the encoder `model_source` (float32, CNN frozen; with adapter "lora" only
+    its LoRA adapters train, braintune.tuning.lora) and a head seeded by settings.seed, on
+    `device`. With several processes, broadcast rank 0's weights after."""
     torch.manual_seed(settings.seed)
     backbone = load_encoder(model_source, dtype="float32", device=device)
     freeze_feature_encoder(backbone)
-    if settings.gradient_checkpointing:
-        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if settings.adapter == "lora":
+        from braintune.tuning.lora import add_lora
+
+        backbone = add_lora(backbone, settings.lora)
+    if settings.gradient_checkpointing:  # after wrapping: peft would otherwise ask for input embeddings
+        base = backbone.get_base_model() if settings.adapter == "lora" else backbone
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return BrainTuner(backbone, n_voxels).to(device)

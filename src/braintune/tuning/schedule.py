@@ -28,9 +28,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings, steps_per_epoch: 
     )
 
 
-def make_optimizer(net, settings) -> torch.optim.Adam:
-    """Adam over two groups: [trainable backbone parameters at backbone_lr, head at head_lr]."""
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}  # TuneSettings.optimizer -> class
+
+
+def make_optimizer(net, settings) -> torch.optim.Optimizer:
+    """Adam (or AdamW, settings.optimizer) over two groups: [trainable backbone parameters (the
+    adapters alone with LoRA) at backbone_lr, head at head_lr]."""
     backbone = [p for p in net.backbone.parameters() if p.requires_grad]
-    return torch.optim.Adam(
+    return OPTIMIZERS[settings.optimizer](
         [{"params": backbone, "lr": settings.backbone_lr}, {"params": list(net.head.parameters()), "lr": settings.head_lr}]
     )

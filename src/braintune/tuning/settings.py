@@ -1,12 +1,41 @@
-"""Settings of a brain-tuning run; defaults are the papers' public settings."""
+"""Settings of a brain-tuning run; defaults are the papers' public settings. (LoRA's own
+settings live here too, beside TuneSettings, so that loading a config imports no torch.)"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from braintune.errors import ConfigError
 from braintune.tuning.variants import check_variant
+
+PAPER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # the attention projections (Moussa & Toneva 2025)
+ADAPTERS = ("none", "lora")  # none: the transformer trains whole; lora: adapters only (braintune.tuning.lora)
+OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam (the ICLR paper's) or AdamW (the LoRA paper's)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA of the multi-participant brain-tuning paper (the study's `tune.lora` section):
+    rank 8, alpha 32 (scale alpha / r = 4), dropout 0.1, on q/k/v/out_proj of every block."""
+
+    r: int = field(default=8, metadata={"help": "rank of each adapter (lora_A: r x in, lora_B: out x r)"})
+    alpha: float = field(default=32.0, metadata={"help": "the adapters' output is scaled by alpha / r"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout on the adapters' input while training"})
+    targets: list[str] = field(default_factory=lambda: list(PAPER_TARGETS), metadata={
+        "help": "linear layers of each transformer block to adapt, by the end of their name "
+                "(default: the attention projections)"})
+
+    def __post_init__(self):
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
+            raise ConfigError(f"r: must be a positive whole number, got {self.r!r}")
+        if not self.alpha > 0:
+            raise ConfigError(f"alpha: must be > 0, got {self.alpha!r}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout: must lie in [0, 1), got {self.dropout!r}")
+        if not self.targets or not all(isinstance(t, str) and t.strip(".") for t in self.targets):
+            raise ConfigError(f"targets: one or more layer names such as 'q_proj', got {list(self.targets)!r}")
 
 
 @dataclass(frozen=True)
@@ -22,13 +51,21 @@ class TuneSettings:
     """
 
     RESULT_NEUTRAL = ("micro_batch_size", "cnn_cache", "keep_cnn_cache", "gradient_checkpointing", "device")
-    KEYED_WHEN_SET = ("variant", "participants")  # later than the first cache keys; defaults: the earlier runs
+    KEYED_WHEN_SET = ("variant", "participants", "adapter", "optimizer")  # later than the first cache
+    # keys; at their defaults they reproduce the earlier runs
 
     variant: str = field(default="single", metadata={
         "help": "what a tune cell trains (braintune.tuning.variants): 'single', one model per participant on its "
                 "own responses (Moussa et al., ICLR 2025)"})
     participants: list[str] | None = field(default=None, metadata={
         "help": "who tunes (a study's tune cells); default: the study's participants"})
+    adapter: str = field(default="none", metadata={
+        "help": "'none' trains the transformer whole; 'lora' trains low-rank adapters on it (tune.lora, through "
+                "peft) and exports the merged model", "choices": ADAPTERS})
+    lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "the adapters (with adapter: lora)"})
+    optimizer: str = field(default="adam", metadata={
+        "help": "'adam' (Moussa et al., ICLR 2025) or 'adamw' (weight decay 0.01; the LoRA paper's)",
+        "choices": OPTIMIZERS})
 
     window_seconds: float = field(default=10.0, metadata={
         "help": "seconds of audio ending at each response row (covers the haemodynamic delay; the public code "
@@ -60,6 +97,13 @@ class TuneSettings:
 
     def __post_init__(self):
         check_variant(self.variant)
+        if self.adapter not in ADAPTERS:
+            raise ConfigError(f"adapter: one of {ADAPTERS}, got {self.adapter!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer: one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("window_seconds", "backbone_lr", "head_lr", "head_lr_decay", "head_lr_floor", "ceiling_threshold"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name}: must be a finite number, got {getattr(self, name)!r}")
         if self.participants is not None and (not self.participants or len(set(self.participants)) < len(self.participants)):
             raise ConfigError(f"participants: distinct participant names, at least one, got {self.participants!r}")
         positive = ("window_seconds", "epochs", "batch_size", "micro_batch_size", "head_lr")
@@ -76,6 +120,10 @@ class TuneSettings:
             raise ConfigError(f"head_lr_decay: must lie in (0, 1], got {self.head_lr_decay}")
         if not 0 <= self.head_lr_floor <= 1:
             raise ConfigError(f"head_lr_floor: must lie in [0, 1], got {self.head_lr_floor}")
+
+    def neutral_fields(self) -> set[str]:
+        """Fields that these settings make irrelevant to the result (the adapters' without adapters)."""
+        return {"lora"} if self.adapter == "none" else set()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
