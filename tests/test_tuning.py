@@ -480,7 +480,7 @@ def test_ddp_cell_reports_a_process_error_in_one_line(sim_dataset, tmp_path):
         run_tune(cell, cfg, tmp_path / "run", folder)
     spec = json.loads((folder / "ddp_spec.json").read_text())
     assert spec["out"] == str(folder) and spec["settings"]["ceiling_threshold"] == 0.999 and spec["resume"]
-    assert spec["split"]["validation"] == "stagefright"
+    assert spec["splits"]["UTS01"]["validation"] == "stagefright"
 
 
 # ---- science ------------------------------------------------------------------------------

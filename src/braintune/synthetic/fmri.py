@@ -1,19 +1,23 @@
 """Simulated participants written in the ds003020 layout, with their ground truth.
 
 Stories are English text from a small sentence generator, spoken by espeak-ng. Each
-participant's voxels are of three kinds:
+participant samples one canonical cortex map with its own voxel grid (braintune.synthetic.cortex):
+a voxel's area is the map's area at its cell's canonical position, and its kind follows the area:
 
 - auditory (Glasser areas of ``early_auditory``): a positive, tonotopically tuned mix of
   the log mel band energies of the audio (averaged per 0.1 s) - the instantaneous
-  spectral envelope;
-- language (areas of ``late_language``): a random linear read-out of what was heard over
+  spectral envelope; each voxel's tuning (centre band, width, gain) is its own draw;
+- language (areas of ``late_language``): a linear read-out of what was heard over
   the last ``history_seconds`` (``language_track``): fixed random embeddings (Embeddings,
   drawn from the seed) of the word identity (one vector per word of VOCABULARY) and of the
   phone class (one per class of PHONE_CLASSES: the espeak-ng phonemes of the TextGrids
   mapped to TIMIT phones and folded to the 39 of the phoneme probe, silence dropped,
   ``phone_classes``), each held over its word's or phone's span (``span_track``, centred
-  over the spans), then averaged over the history (``history_mean``);
-- noise (other areas): no signal.
+  over the spans), then averaged over the history (``history_mean``). The read-out weights
+  are shared across participants: one smooth random field of the canonical position
+  (cortex.ReadoutField, drawn once from the dataset's seed) evaluated at the voxel's position, so
+  voxels at the same canonical place in any participant (either hemisphere) read the same features;
+- noise (other areas, cortex.OTHER_AREAS): no signal.
 
 Why these language features: they are what the paper's probes measure (which words and
 phones were heard, over a stretch of speech), they are a property of the words and phones,
@@ -40,20 +44,31 @@ uniformly in ``ceiling_range`` for signal voxels (and noise_sd follows), 0 for n
 
 Files: the real layout (braintune.data.fmri.ds003020): every story's ``data`` (rows, voxels); the
 test story's file also holds its ``individual_repeats`` (repeats, rows, voxels), ``data``
-being their mean. Ground truth, which the readers ignore, is written beside the corpus:
+being their mean; each participant's pycortex subject and sphere.reg files
+(``derivative/pycortex-db/<UTSxx>/``, ``derivative/freesurfer_subjdir/<UTSxx>/surf/``), whose thick
+mask's voxels in C order are the response columns, and, if write_roi_files, its ROI file
+``derivative/rois/<UTSxx>.json`` (area -> columns; `braintune rois` computes the same from the
+subject and the atlas). Ground truth, which the readers ignore, is written beside the corpus
+(the cortex's files: braintune.synthetic.cortex_files):
 ```
 root/simulation_truth/settings.json             generator settings
+root/simulation_truth/readout.npz               omega (K, 2), phase (K,), coef (K, D): the language read-out field
+root/simulation_truth/atlas/fsaverage/          the HCP-MMP1 atlas of the canonical map (surf/, label/)
+root/simulation_truth/affine_transforms/affine_s<N>.npy   voxel -> common space (4, 4) of UTS0N
 root/simulation_truth/embeddings.npz            words (W,) = VOCABULARY, word_vectors (W, word_dims),
                                                 phone_classes (P,) = PHONE_CLASSES, phone_vectors (P, phone_dims)
 root/simulation_truth/features/<story>.npz      fine_times (T,), auditory (T, n_mels), language (T, D),
                                                 row_times (rows,), auditory_rows (rows, n_mels),
                                                 language_rows (rows, D)   (HRF-convolved, at rows)
 root/simulation_truth/<UTSxx>.npz               kind (V,) int8 (KINDS), ceiling (V,), noise_sd (V,),
+                                                area (V,) str, hemisphere (V,) int8 (0 left),
+                                                position (V, 2) canonical (u, v), voxel (V, 3) (x, y, z),
                                                 auditory_weights (V, n_mels), language_weights (V, D),
                                                 signal_<story> (rows, V) noise-free z-scored responses
 ```
 with D = word_dims + phone_dims (word columns first); ``auditory`` and ``language`` are z-scored
-per story, and ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``.
+per story, ``signal = zscore(auditory_rows @ auditory_weights.T + language_rows @ language_weights.T)``, and a
+language voxel's ``language_weights`` are ``ReadoutField(**readout.npz)(position)`` (as float32).
 Same seed -> byte-identical arrays. Stories depend only on the seed and story settings,
 not on the number of participants.
 """
@@ -70,25 +85,36 @@ import numpy as np
 from braintune.arrays import zscore
 from braintune.data.audio import SAMPLE_RATE
 from braintune.data.rois import ROI_GROUPS
-from braintune.data.timit import FOLD_61_TO_39, PHONES_39
-from braintune.synthetic.corpora import ESPEAK_TO_TIMIT
-from braintune.progress import tqdm
-from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
-from braintune.io import write_atomic, write_atomic_with
-from braintune.synthetic.textgrid import write_textgrid
 from braintune.errors import ConfigError
+from braintune.io import write_atomic, write_atomic_with
+from braintune.progress import tqdm
+from braintune.synthetic.cortex import KIND_SHARES, KINDS, OTHER_AREAS, REGIONS, ParticipantGrid, ReadoutField
+from braintune.synthetic.cortex_files import write_atlas, write_participant_cortex
+from braintune.synthetic.speech import Voice, in_fresh_process, synthesize
+from braintune.synthetic.stimulus import (  # noqa: F401 (the stimulus model is part of this module's contract)
+    FINE_DT,
+    PHONE_CLASSES,
+    VOCABULARY,
+    Embeddings,
+    canonical_hrf,
+    features_at_rows,
+    generate_sentence,
+    history_mean,
+    language_track,
+    log_mel_envelope,
+    phone_classes,
+    span_track,
+)
+from braintune.synthetic.textgrid import write_textgrid
 
-FINE_DT = 0.1  # s, time step of the stimulus features
 SOUND_ONSET = 10.0  # s from the first volume to the start of the sound
 MISSING_VOLUMES = 5  # volumes counted in respdict.json but absent from the files
 TRIMMED = (10, 5)  # volumes the preprocessing drops at the start and at the end
-KINDS = ("noise", "auditory", "language")
-SHARES = {"auditory": 0.15, "language": 0.45}  # of a participant's voxels; the rest are noise
+SHARES = KIND_SHARES  # of the canonical map (a participant's grid samples them within a few %); the rest are noise
 TEST_STORY = "wheretheressmoke"
 VALIDATION_STORY = "stagefright"
 AUDITORY_AREAS = ROI_GROUPS["early_auditory"]
 LANGUAGE_AREAS = ROI_GROUPS["late_language"]
-OTHER_AREAS = ("V1", "V2", "V4", "4", "3b", "FEF", "7Am", "POS2", "10d", "46")
 PACE_RANGE = (0.6, 1.6)  # each sentence is spoken at its story's voice rate times a factor drawn here
 VOICES = (
     Voice("en-us", 165, 45, 50),
@@ -98,114 +124,6 @@ VOICES = (
     Voice("en-us+f4", 180, 65, 50),
     Voice("en+m7", 155, 35, 45),
 )
-
-# ---- text ------------------------------------------------------------------------------
-_WORDS = {
-    "name": "anna ben clara david emma frank grace henry iris jack kate leo maria nora oscar paul rosa sam tom vera",
-    "noun": (
-        "man woman child dog cat horse bird friend mother father sister brother teacher doctor farmer "
-        "driver singer writer neighbour stranger captain soldier baker student king queen boy girl "
-        "book letter song story picture door window table chair bed lamp clock key coin box bag hat "
-        "coat shoe cup bottle knife phone car train boat bicycle road bridge tree flower stone river "
-        "mountain island garden field forest beach lake ocean storm rain snow wind fire light shadow "
-        "morning evening night summer winter money bread apple coffee music dream secret plan idea"
-    ),
-    "place": (
-        "kitchen school church market station hospital library office village city harbour hotel "
-        "restaurant garage museum prison bakery farm park cellar attic"
-    ),
-    "adj": (
-        "old young small big tall short happy sad angry quiet loud dark bright cold warm wet dry "
-        "strange famous empty heavy light broken new tired hungry lucky clever gentle proud red blue "
-        "green golden silver wooden narrow wide distant hidden careful nervous beautiful ugly"
-    ),
-    "tverb": (
-        "found lost saw heard took gave opened closed carried followed watched painted broke fixed "
-        "bought sold built read wrote called helped met remembered forgot loved hated needed wanted "
-        "chased pushed pulled touched"
-    ),
-    "iverb": (
-        "laughed cried smiled waited slept danced sang shouted whispered arrived left returned "
-        "stopped listened worked walked ran jumped fell disappeared"
-    ),
-    "adv": "slowly quickly quietly suddenly carefully happily sadly finally again always never often soon",
-    "time": "yesterday tonight later afterwards",
-}
-_W = {k: v.split() for k, v in _WORDS.items()}
-_TEMPLATES = (
-    "the {adj} {noun} {tverb} the {noun} .",
-    "{name} {iverb} {adv} in the {place} .",
-    "when {name} {iverb} , the {noun} {iverb} .",
-    "i thought that the {noun} was {adj} .",
-    "{name} {tverb} a {adj} {noun} near the {place} .",
-    "{time} we {iverb} and the {noun} {tverb} my {noun} .",
-    "she said the {place} was {adj} and {adj} .",
-    "he {tverb} the {noun} because it was {adj} .",
-    "my {noun} {adv} {tverb} the {adj} {noun} .",
-    "there was a {adj} {noun} in the {place} .",
-    "{name} and {name} {iverb} by the {noun} .",
-    "you could see the {noun} from the {place} .",
-    "nobody {tverb} the {noun} , so {name} {iverb} .",
-    "it was {adj} , and the {noun} {iverb} {adv} .",
-    "they {tverb} an {adj} {noun} at the {place} {time} .",
-)
-_LITERALS = {t for tpl in _TEMPLATES for t in tpl.split() if t[0].isalpha()}
-VOCABULARY: tuple[str, ...] = tuple(sorted({w for ws in _W.values() for w in ws} | _LITERALS))
-PHONE_CLASSES: tuple[str, ...] = tuple(p for p in PHONES_39 if p != "sil")  # the phoneme probe's 39, less silence
-
-
-def generate_sentence(rng: np.random.Generator) -> str:
-    """One plausible English sentence from a fixed vocabulary (VOCABULARY)."""
-    template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
-    words = []
-    for token in template.split():
-        if token.startswith("{"):
-            pool = _W[token[1:-1]]
-            words.append(pool[rng.integers(len(pool))])
-        else:
-            words.append(token)
-    text = " ".join(words).replace(" .", ".").replace(" ,", ",")
-    return text[0].upper() + text[1:]
-
-
-def phone_classes(label: str) -> tuple[str, ...]:
-    """The phone classes of one espeak-ng phoneme as the TextGrids write it (e.g. "'A@"): stress
-    marks stripped, mapped to TIMIT phones (braintune.synthetic.corpora.ESPEAK_TO_TIMIT) and
-    folded to the 39 of Lee & Hon (braintune.data.timit.FOLD_61_TO_39), silence and closures
-    dropped. A linking mark (";"), an empty label or an unknown mnemonic gives ()."""
-    timit = ESPEAK_TO_TIMIT.get(label.lstrip("',%="), ())
-    return tuple(c for c in (FOLD_61_TO_39[p] for p in timit) if c not in (None, "sil"))
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """The fixed random embeddings that language voxels read: one vector per word of
-    VOCABULARY and per phone class of PHONE_CLASSES, each drawn N(0, 1/dims)."""
-
-    word_vectors: np.ndarray  # (len(VOCABULARY), word_dims) float64
-    phone_vectors: np.ndarray  # (len(PHONE_CLASSES), phone_dims) float64
-
-    @classmethod
-    def draw(cls, word_dims: int, phone_dims: int, rng: np.random.Generator) -> Embeddings:
-        return cls(rng.standard_normal((len(VOCABULARY), word_dims)) / np.sqrt(word_dims),
-                   rng.standard_normal((len(PHONE_CLASSES), phone_dims)) / np.sqrt(phone_dims))
-
-    def word_spans(self, words: list[tuple[str, float, float]]) -> list[tuple[float, float, np.ndarray]]:
-        """(start, end, vector) of each word (word, start s, end s); words outside VOCABULARY are skipped."""
-        index = {w: i for i, w in enumerate(VOCABULARY)}
-        return [(s, e, self.word_vectors[index[w.lower()]]) for w, s, e in words if w.lower() in index]
-
-    def phone_spans(self, phones: list[tuple[float, float, str]]) -> list[tuple[float, float, np.ndarray]]:
-        """(start, end, vector) of each phone class heard; a phoneme of k classes (e.g. "A@": aa, r)
-        splits its span into k equal parts."""
-        index = {c: i for i, c in enumerate(PHONE_CLASSES)}
-        spans = []
-        for s, e, label in phones:
-            classes = phone_classes(label)
-            edges = np.linspace(s, e, len(classes) + 1)
-            spans += [(a, b, self.phone_vectors[index[c]]) for a, b, c in zip(edges[:-1], edges[1:], classes)]
-        return spans
-
 
 # ---- acquisition -----------------------------------------------------------------------
 def acquired_row_times(n_volumes: int, tr: float) -> np.ndarray:
@@ -226,80 +144,6 @@ def volumes_for(seconds: float, tr: float) -> int:
     return int((seconds + SOUND_ONSET) // tr) + MISSING_VOLUMES
 
 
-# ---- stimulus features -----------------------------------------------------------------
-def canonical_hrf(dt: float = FINE_DT, length: float = 32.0) -> np.ndarray:
-    """SPM double-gamma HRF (peak 6 s, undershoot 16 s, ratio 1/6), sum 1. -> (length/dt,) float64"""
-    from scipy.stats import gamma
-
-    t = np.arange(0.0, length, dt)
-    h = gamma.pdf(t, 6.0) - gamma.pdf(t, 16.0) / 6.0
-    return h / h.sum()
-
-
-def log_mel_envelope(audio: np.ndarray, n_mels: int, sample_rate: int = SAMPLE_RATE, dt: float = FINE_DT) -> np.ndarray:
-    """Log mel band energies averaged over consecutive dt windows. -> (ceil(samples/(dt*sr)), n_mels) float64"""
-    import librosa
-
-    hop = int(round(dt * sample_rate))
-    n = -(-audio.size // hop)
-    padded = np.zeros(n * hop, np.float32)
-    padded[: audio.size] = audio
-    power = librosa.feature.melspectrogram(
-        y=padded, sr=sample_rate, n_fft=hop, hop_length=hop, center=False, n_mels=n_mels, power=2.0, fmin=50.0
-    )
-    return np.log(power.T.astype(np.float64) + 1e-8)
-
-
-def span_track(spans: list[tuple[float, float, np.ndarray]], n_steps: int, dt: float = FINE_DT) -> np.ndarray:
-    """Each span's vector held from its start to its end on the dt grid, 0 outside every span.
-
-    spans: (start s, end s, vector (d,)). The vectors are first centred on their mean over
-    the spans, so that the track contrasts one word (or phone) with another rather than
-    marking sound against silence, which the envelope already gives. A step belongs to the
-    span that starts at or before it (a later span overwrites). -> (n_steps, d) float64
-    """
-    if not spans:
-        raise ValueError("span_track: no spans")
-    vectors = np.array([v for _s, _e, v in spans], dtype=np.float64)
-    vectors -= vectors.mean(axis=0)
-    track = np.zeros((n_steps, vectors.shape[1]))
-    for (start, end, _v), value in zip(spans, vectors):
-        a = int(round(start / dt))
-        track[a: min(max(int(round(end / dt)), a + 1), n_steps)] = value
-    return track
-
-
-def history_mean(track: np.ndarray, seconds: float, dt: float = FINE_DT) -> np.ndarray:
-    """Causal mean of `track` over the last `seconds` (round(seconds/dt) steps, the current one
-    included; fewer at the start). -> track's shape, float64"""
-    n = max(1, int(round(seconds / dt)))
-    csum = np.cumsum(np.vstack([np.zeros((1, track.shape[1])), track]), axis=0)
-    ends = np.arange(1, len(track) + 1)
-    starts = np.maximum(ends - n, 0)
-    return (csum[ends] - csum[starts]) / (ends - starts)[:, None]
-
-
-def language_track(embeddings: Embeddings, words: list[tuple[str, float, float]], phones: list[tuple[float, float, str]],
-                   n_steps: int, history_seconds: float, dt: float = FINE_DT) -> np.ndarray:
-    """What a language voxel reads at each step: the word-identity and the phone-class
-    embeddings of what was heard, each held over its span (span_track), averaged over the last
-    history_seconds (history_mean). words: (word, start s, end s); phones: (start s, end s,
-    espeak mnemonic). -> (n_steps, word_dims + phone_dims) float64, word columns first
-    """
-    held = np.hstack([span_track(embeddings.word_spans(words), n_steps, dt),
-                      span_track(embeddings.phone_spans(phones), n_steps, dt)])
-    return history_mean(held, history_seconds, dt)
-
-
-def features_at_rows(fine: np.ndarray, row_times: np.ndarray, dt: float = FINE_DT) -> np.ndarray:
-    """z-score each column, convolve with the canonical HRF, sample at row_times. -> (rows, cols)"""
-    z = zscore(fine, dtype=np.float64)
-    conv = np.stack([np.convolve(col, canonical_hrf(dt))[: len(col)] for col in z.T], axis=1)
-    fine_times = np.arange(len(fine)) * dt
-    return np.stack([np.interp(row_times, fine_times, col) for col in conv.T], axis=1)
-
-
-# ---- the generator ---------------------------------------------------------------------
 @dataclass
 class _Story:
     name: str
@@ -326,6 +170,7 @@ def simulate_dataset(
     seed: int = 0,
     story_names: Sequence[str] | None = None,
     unheard: Mapping[str, Sequence[str]] | None = None,
+    write_roi_files: bool = True,
 ) -> Path:
     """Write a simulated ds003020 corpus to `out` and return `out`.
 
@@ -334,9 +179,11 @@ def simulate_dataset(
     longest). story_names: the training stories' names (default simstory01..); their
     number replaces n_train_stories. unheard: participant -> stories they did not hear (no
     response file), as UTS04 of ds003020 lacks "life". Participants "UTS01".. each get
-    about n_voxels voxels (x0.8-1.2), SHARES auditory and language, the rest noise. Language
-    voxels read word_dims dimensions of word identity and phone_dims of phone classes, each
-    averaged over the last history_seconds. See the module docstring for the model.
+    about n_voxels voxels (x0.8-1.2, rounded to their grid), about SHARES auditory and language,
+    the rest noise. Language voxels read word_dims dimensions of word identity and phone_dims of
+    phone classes, each averaged over the last history_seconds. write_roi_files: also write
+    derivative/rois/<UTSxx>.json (else build them with `braintune rois` from the pycortex
+    subjects and simulation_truth/atlas). See the module docstring for the model.
     """
     out = Path(out)
     lo, hi = sorted(story_seconds)
@@ -356,11 +203,16 @@ def simulate_dataset(
         ceiling_range=list(ceiling_range), seed=seed, fine_dt=FINE_DT,
         kinds=list(KINDS), test_story=TEST_STORY, validation_story=VALIDATION_STORY,
         story_names=None if story_names is None else list(story_names),
-        unheard={p: list(v) for p, v in (unheard or {}).items()},
+        unheard={p: list(v) for p, v in (unheard or {}).items()}, write_roi_files=write_roi_files,
+        cortex=dict(map="braintune.synthetic.cortex.REGIONS (canonical (u, v) per hemisphere, atlas cells)",
+                    regions={area: list(box) for area, box in REGIONS.items()},
+                    language_readout=f"shared by all participants: ReadoutField drawn from seed ({seed}, 5), "
+                                     "evaluated at the voxel's canonical position (simulation_truth/readout.npz)",
+                    readout_length=ReadoutField.LENGTH, readout_components=ReadoutField.COMPONENTS),
     )
     der = out / "derivative"
     truth = out / "simulation_truth"
-    for d in (out / "stimuli", der / "TextGrids", der / "rois", truth / "features"):
+    for d in (out / "stimuli", der / "TextGrids", truth / "features", *([der / "rois"] if write_roi_files else [])):
         d.mkdir(parents=True, exist_ok=True)
 
     names = list(story_names or [f"simstory{i + 1:02d}" for i in range(n_train_stories)]) + [VALIDATION_STORY, TEST_STORY]
@@ -372,6 +224,9 @@ def simulate_dataset(
     embeddings = Embeddings.draw(word_dims, phone_dims, np.random.default_rng((seed, 3)))
     _save_npz(truth / "embeddings.npz", dict(words=np.array(VOCABULARY), word_vectors=embeddings.word_vectors,
                                               phone_classes=np.array(PHONE_CLASSES), phone_vectors=embeddings.phone_vectors))
+    readout = ReadoutField.draw(word_dims + phone_dims, np.random.default_rng((seed, 5)))
+    _save_npz(truth / "readout.npz", dict(omega=readout.omega, phase=readout.phase, coef=readout.coef))
+    write_atlas(out)
     feats = {}
     for story in stories:
         rows_t = acquired_row_times(story.n_triggers, tr)
@@ -386,7 +241,7 @@ def simulate_dataset(
     _write_json(der / "respdict.json", {s.name: s.n_triggers for s in stories})
 
     for p in tqdm(range(n_participants), desc="participants", unit="participant", leave=False):
-        _simulate_participant(out, f"UTS{p + 1:02d}", feats, settings, np.random.default_rng((seed, 4, p)))
+        _simulate_participant(out, f"UTS{p + 1:02d}", feats, settings, np.random.default_rng((seed, 4, p)), readout)
     _write_json(truth / "settings.json", settings)
     return out
 
@@ -433,36 +288,28 @@ def _write_story(out: Path, story: _Story) -> None:
     )
 
 
-def _simulate_participant(out: Path, participant: str, feats: dict, settings: dict, rng: np.random.Generator) -> None:
-    n_vox = int(round(settings["n_voxels"] * rng.uniform(0.8, 1.2)))
-    n_mels, dim, reps = settings["n_mels"], settings["word_dims"] + settings["phone_dims"], settings["n_repeats"]
-    n_aud, n_lang = int(round(SHARES["auditory"] * n_vox)), int(round(SHARES["language"] * n_vox))
-    kind = np.zeros(n_vox, np.int8)
-    order = rng.permutation(n_vox)  # voxel indices of each kind are scattered over the volume
-    kind[order[:n_aud]] = 1
-    kind[order[n_aud: n_aud + n_lang]] = 2
-    rois = {}
-    for k, areas in ((1, AUDITORY_AREAS), (2, LANGUAGE_AREAS), (0, OTHER_AREAS)):
-        members = np.flatnonzero(kind == k)
-        area_of = np.concatenate([np.arange(len(areas)), rng.integers(len(areas), size=len(members) - len(areas))])
-        area_of = rng.permutation(area_of)
-        for a, area in enumerate(areas):
-            rois[area] = members[area_of == a].tolist()
+def _simulate_participant(out: Path, participant: str, feats: dict, settings: dict, rng: np.random.Generator,
+                          readout: ReadoutField) -> None:
+    grid = ParticipantGrid.for_voxels(int(round(settings["n_voxels"] * rng.uniform(0.8, 1.2))))
+    voxels = grid.voxels()  # the response columns, in C order of the thick mask
+    n_vox, kind = grid.n_voxels, voxels.kind
+    n_mels, reps = settings["n_mels"], settings["n_repeats"]
 
-    # auditory: tonotopic Gaussian tuning over mel bands, positive gains; language: Gaussian read-out
+    # auditory: tonotopic Gaussian tuning over mel bands, positive gains; language: the shared read-out field
     aud_w = np.zeros((n_vox, n_mels))
     aud = kind == 1
     centre = rng.uniform(0, n_mels - 1, aud.sum())[:, None]
     width = rng.uniform(1.0, 4.0, aud.sum())[:, None]
     aud_w[aud] = rng.uniform(0.5, 1.5, (aud.sum(), 1)) * np.exp(-0.5 * ((np.arange(n_mels) - centre) / width) ** 2)
-    lang_w = np.zeros((n_vox, dim))
-    lang_w[kind == 2] = rng.standard_normal(((kind == 2).sum(), dim))
+    lang_w = np.zeros((n_vox, readout.coef.shape[1]))
+    lang_w[kind == 2] = readout(voxels.position[kind == 2])
     ceiling = np.zeros(n_vox)
     ceiling[kind > 0] = rng.uniform(*settings["ceiling_range"], (kind > 0).sum())
     noise_sd = np.ones(n_vox)
     noise_sd[kind > 0] = np.sqrt(reps * (1.0 / ceiling[kind > 0] ** 2 - 1.0))
 
     truth = dict(kind=kind, ceiling=ceiling.astype(np.float32), noise_sd=noise_sd.astype(np.float32),
+                 area=voxels.area, hemisphere=voxels.hemisphere, position=voxels.position, voxel=voxels.voxel,
                  auditory_weights=aud_w.astype(np.float32), language_weights=lang_w.astype(np.float32))
     folder = out / "derivative" / "preprocessed_data" / participant
     folder.mkdir(parents=True, exist_ok=True)
@@ -480,7 +327,11 @@ def _simulate_participant(out: Path, participant: str, feats: dict, settings: di
         if story == TEST_STORY:
             arrays["individual_repeats"] = presentations
         _save_hf5(folder / f"{story}.hf5", arrays)
-    _write_json(out / "derivative" / "rois" / f"{participant}.json", rois)
+    write_participant_cortex(out, participant, grid)
+    if settings["write_roi_files"]:
+        areas = (*AUDITORY_AREAS, *LANGUAGE_AREAS, *OTHER_AREAS)
+        _write_json(out / "derivative" / "rois" / f"{participant}.json",
+                    {area: np.flatnonzero(voxels.area == area).tolist() for area in areas})
     _save_npz(out / "simulation_truth" / f"{participant}.npz", truth)
 
 
@@ -490,10 +341,14 @@ class ParticipantTruth:
     """Ground truth of one simulated participant (arrays over voxels V)."""
 
     kind: np.ndarray  # (V,) int8, index into KINDS
+    area: np.ndarray  # (V,) str, the voxel's Glasser area (the canonical map's at its position)
+    hemisphere: np.ndarray  # (V,) int8, 0 left, 1 right
+    position: np.ndarray  # (V, 2) float64 canonical (u, v) of the voxel's cell (cortex module docstring)
+    voxel: np.ndarray  # (V, 3) int64 (x, y, z) in the participant's reference volume
     ceiling: np.ndarray  # (V,) float32, true noise ceiling of the test story's repeat mean
     noise_sd: np.ndarray  # (V,) float32, per-presentation noise sd (signal sd = 1)
     auditory_weights: np.ndarray  # (V, n_mels) float32
-    language_weights: np.ndarray  # (V, word_dims + phone_dims) float32
+    language_weights: np.ndarray  # (V, word_dims + phone_dims) float32 (language voxels: the shared read-out)
     signals: dict[str, np.ndarray]  # story -> (rows, V) float32 noise-free z-scored response
 
 
@@ -521,6 +376,12 @@ def load_embeddings(root: str | Path) -> Embeddings:
         if tuple(z["words"]) != VOCABULARY or tuple(z["phone_classes"]) != PHONE_CLASSES:
             raise ValueError(f"{root}: simulated with another vocabulary or phone set")
         return Embeddings(z["word_vectors"], z["phone_vectors"])
+
+
+def load_readout(root: str | Path) -> ReadoutField:
+    """Read root/simulation_truth/readout.npz: the language voxels' shared read-out field."""
+    with np.load(Path(root) / "simulation_truth" / "readout.npz") as z:
+        return ReadoutField(z["omega"], z["phase"], z["coef"])
 
 
 # ---- helpers ---------------------------------------------------------------------------
