@@ -25,7 +25,8 @@ from braintune.study.runner import run_study
 log = logging.getLogger(__name__)
 
 COMPLETE = ".complete"
-DATA_VERSION = 4  # bump when a generator changes what it writes (3: the real layout, individual_repeats; 4: language voxels read word and phone embeddings)
+DATA_VERSION = 5  # bump when a generator changes what it writes (3: the real layout, individual_repeats; 4: language
+# voxels read word and phone embeddings; 5: pycortex subjects on a canonical map, ROI files built by `braintune rois`)
 
 
 def packaged_config(name: str) -> Path:
@@ -62,14 +63,26 @@ def fmri_settings(size: str = "default", seed: int = 0) -> dict:
     )
 
 
+def simulate_with_rois(out: Path, **settings) -> Path:
+    """Simulated participants whose ROI files are built as for ds003020: by `braintune rois` from
+    their pycortex subjects and the simulated atlas (braintune.data.fmri.rois)."""
+    from braintune.data.fmri import open_dataset
+    from braintune.data.fmri.rois import write_dataset_rois
+    from braintune.synthetic.fmri import simulate_dataset
+
+    simulate_dataset(out, **settings, write_roi_files=False)
+    dataset = open_dataset("ds003020", out)
+    write_dataset_rois(dataset, dataset.participants, atlas=out / "simulation_truth" / "atlas")
+    return out
+
+
 def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
-    from braintune.synthetic.fmri import simulate_dataset
     from braintune.synthetic.corpora import simulate_speech_commands, simulate_timit
 
     data = Path(out) / "data"
     return {
-        "fmri": _generate_once(data / "fmri", simulate_dataset, "simulated participants", fmri_settings(size, seed)),
+        "fmri": _generate_once(data / "fmri", simulate_with_rois, "simulated participants", fmri_settings(size, seed)),
         "timit": _generate_once(data / "timit", simulate_timit, "stand-in TIMIT", {"seed": seed}),
         "speech_commands": _generate_once(
             data / "speech_commands", simulate_speech_commands, "stand-in Speech Commands", {"seed": seed}

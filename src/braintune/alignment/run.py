@@ -128,6 +128,7 @@ def align_participant(
     """
     n_voxels = dataset.n_voxels(participant)
     groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
+    groups.update(dataset.load_functional_rois(participant))  # the dataset's own ROIs (AC, Broca ...), if written
     paths = {layer: layer_path(out_dir, model, participant, layer) for layer in layers}
     stored = {layer: stored_layer(paths[layer], key, n_voxels) for layer in layers}
     todo = [layer for layer in layers if stored[layer] is None]

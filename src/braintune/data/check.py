@@ -39,7 +39,10 @@ class CheckSettings:
         "help": "participants to check; none: every participant with responses"})
     quick: bool = field(default=False, metadata={
         "help": "headers and array shapes only, as `braintune run` checks before its first cell "
-                "(no NaN/constant voxel counts, no decoding)"})
+                "(no NaN/constant voxel counts, no decoding, no cortex files)"})
+    atlas: str | None = field(default=None, metadata={
+        "help": "HCP-MMP1 atlas folder (fsaverage/label/?h.HCPMMP1.annot, fsaverage/surf/?h.sphere): also check "
+                "that it carries through each participant's sphere.reg"})
 
 
 def check_data(fmri: str | Path | None = None, corpora: Mapping[str, str | Path | None] | None = None,
@@ -62,7 +65,7 @@ def check_data(fmri: str | Path | None = None, corpora: Mapping[str, str | Path 
     full = not settings.quick
     if fmri is not None:
         fmri_check.check_folder(found, lambda root: open_dataset(layout, root), fmri, settings.participants, split,
-                                full, progress)
+                                full, progress, atlas=settings.atlas)
     for name, root in corpora.items():
         PROBE_CORPORA[name].check_module().check(found, Path(root), full, progress)
     found.seconds = time.perf_counter() - started

@@ -1,27 +1,17 @@
 """Regions of interest: Glasser (HCP-MMP1) areas as voxel indices, grouped as in DESIGN.md.
 
-braintune reads one ROI file per participant, ``root/derivative/rois/<UTSxx>.json``: a JSON
-object mapping a Glasser area name to the indices of that participant's voxels in the area,
-e.g. ``{"A1": [812, 813, ...], "PGi": [...], ...}``. Indices count the voxels of the
-response files, i.e. the columns of ``data`` in ``preprocessed_data/<UTSxx>/<story>.hf5``.
-Hemisphere-specific names such as ``"L_A1_ROI"``, ``"R_A1"`` or ``"lh.A1"`` are normalised
-to ``"A1"`` and the hemispheres are united.
+braintune reads one ROI file per participant (ds003020: ``derivative/rois/<UTSxx>.json``): a
+JSON object mapping a Glasser area name to the indices of that participant's voxels in the
+area, e.g. ``{"A1": [812, 813, ...], "PGi": [...], ...}``, and optionally a ``"_source"``
+entry saying how it was made. Indices count the voxels of the response files, i.e. the
+columns of ``data`` in ``preprocessed_data/<UTSxx>/<story>.hf5``. Hemisphere-specific names
+such as ``"L_A1_ROI"``, ``"R_A1"`` or ``"lh.A1"`` are normalised to ``"A1"`` and the
+hemispheres are united.
 
-Building the file for a real ds003020 participant (pycortex, outside braintune):
-
-1. Get the participant's pycortex subject and transform from ds003020
-   (``derivative/pycortex-db/<UTSxx>``); its cortical voxel mask defines the columns of the
-   response files: ``mask = cortex.db.get_mask("UTSxx", "UTSxx_auto")`` (the flattened
-   voxels where ``mask`` is true, in C order, are the response columns).
-2. Take the HCP-MMP1 (Glasser 2016) atlas as an fsaverage surface annotation
-   (``lh.HCP-MMP1.annot``, ``rh.HCP-MMP1.annot``) and map it to the participant's surface
-   (FreeSurfer ``mri_surf2surf --srcsubject fsaverage --trgsubject UTSxx --sval-annot ...``,
-   or pycortex's fsaverage-to-subject mapping).
-3. For each area label, build a vertex map on the participant's surface and turn it into
-   a voxel map with the participant's transform (``cortex.Vertex(...)`` then
-   ``cortex.get_roi_masks`` or ``mapper.backwards``), threshold it, intersect it with ``mask``
-   and write the positions of its voxels within ``mask[mask]`` (``np.flatnonzero(roi[mask])``).
-4. ``json.dump({area: indices}, open("derivative/rois/UTSxx.json", "w"))``.
+``braintune rois DATA --atlas DIR`` writes these files from the dataset's own pycortex
+subjects, as pycortex computes them (braintune.data.pycortex, braintune.data.fmri.rois;
+docs/rois.md), together with the dataset's functional ROIs (``<UTSxx>.overlays.json``: AC,
+Broca, sPMv ... from overlays.svg) and each ROI's vertices (``<UTSxx>.vertices.json``).
 """
 
 from __future__ import annotations
@@ -101,10 +91,14 @@ def group_rois(area_rois: dict[str, np.ndarray], n_voxels: int, source: str | Pa
     return groups
 
 
-def read_roi_file(path: str | Path, n_voxels: int) -> dict[str, np.ndarray]:
+METADATA_KEY = "_source"  # an ROI file's record of how it was made (not an area)
+
+
+def read_roi_file(path: str | Path, n_voxels: int, normalise: bool = True) -> dict[str, np.ndarray]:
     """An ROI file: area -> sorted unique voxel indices (int64) in 0..n_voxels - 1, names
-    normalised (normalise_area_name) and hemispheres united. A missing file, JSON that is not
-    an object of integer lists, or an index out of range is a DataError naming the file."""
+    normalised (normalise_area_name; unless `normalise` is False) and hemispheres united; its
+    METADATA_KEY entry, if any, is skipped. A missing file, JSON that is not an object of
+    integer lists, or an index out of range is a DataError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: missing ROI file (area -> voxel indices; see braintune.data.rois, `braintune rois`)")
@@ -114,6 +108,8 @@ def read_roi_file(path: str | Path, n_voxels: int) -> dict[str, np.ndarray]:
             raise ValueError("expected a JSON object")
         areas: dict[str, list[np.ndarray]] = {}
         for name, idx in raw.items():
+            if name == METADATA_KEY:
+                continue
             # JSON true/false are Python bools (an int subclass): not voxel indices
             bad = [idx] if not isinstance(idx, list) else [i for i in idx if type(i) is not int]
             if bad:
@@ -121,7 +117,7 @@ def read_roi_file(path: str | Path, n_voxels: int) -> dict[str, np.ndarray]:
                                  f"{json.dumps(bad[0])[:40]}")
             if any(abs(i) >= 2**63 for i in idx):
                 raise ValueError(f"area {name!r}: voxel index {max(idx, key=abs)} is out of range")
-            areas.setdefault(normalise_area_name(name), []).append(np.array(idx, dtype=np.int64))
+            areas.setdefault(normalise_area_name(name) if normalise else name, []).append(np.array(idx, dtype=np.int64))
     except ValueError as exc:
         raise DataError(f"{path}: not a JSON object of area -> voxel indices ({exc})") from exc
     rois = {}

@@ -18,12 +18,13 @@ from braintune.progress import tqdm
 TEXTGRID_SLACK = 1.0  # s a story's last word may end after its audio before that is a warning
 COLUMNS = {"participant": "participant", "stories": "stories", "ok": "ok", "rows": "rows", "voxels": "voxels",
            "repeats": "repeats", "nan_voxels": "NaN voxels", "constant_voxels": "constant voxels",
-           "roi_areas": "ROI areas", "errors": "errors", "warnings": "warnings"}
+           "roi_areas": "ROI areas", "cortex": "cortex files", "errors": "errors", "warnings": "warnings"}
 
 
 def check_folder(found: Findings, open_dataset, root, participants: list[str] | None, split: SplitSettings,
-                 full: bool, progress: bool) -> None:
-    """A whole dataset folder: every story of every participant (of `participants`, default all).
+                 full: bool, progress: bool, atlas=None) -> None:
+    """A whole dataset folder: every story of every participant (of `participants`, default all),
+    and, if `full`, each participant's cortex files (with the HCP-MMP1 `atlas` if given).
     open_dataset: root -> FMRIDataset (its DataError is recorded)."""
     dataset = found.attempt(root, open_dataset, root)
     if dataset is None or found.attempt(root, lambda: dataset.stories) is None:
@@ -35,6 +36,10 @@ def check_folder(found: Findings, open_dataset, root, participants: list[str] | 
     if heard:
         found.attempt(dataset.root, resolve_split, dataset, list(heard), split)
         check_stories(found, dataset, heard, split.test_story, full=full, rois=True, words=True, progress=progress)
+        if full:
+            for row in found.participants:
+                if row["voxels"] is not None:
+                    row["cortex"] = check_cortex(found, dataset, row["participant"], row["voxels"], atlas)
 
 
 def _heard(found: Findings, dataset: FMRIDataset, participants: list[str]) -> dict[str, list[str]]:
@@ -146,6 +151,37 @@ def _check_participant(found: Findings, dataset: FMRIDataset, p: str, stories: l
             "rows": sum(r for s, (r, _) in shapes.items() if s not in failed), "voxels": voxels,
             "repeats": repeats, "nan_voxels": len(nan_voxels) if full else None,
             "constant_voxels": len(constant_voxels) if full else None, "roi_areas": areas}
+
+
+def check_cortex(found: Findings, dataset: FMRIDataset, p: str, voxels: int, atlas=None) -> str | None:
+    """The participant's pycortex subject, as `braintune rois` reads it: surfaces whose vertex counts
+    agree (pia, wm, flat, sphere.reg), an svg with its ROI layer, a thick mask with one voxel per
+    response column, an atlas annotation on the sphere's mesh; an overlays ROI reaching no voxel is
+    a warning. -> "ok", or None when the layout has no cortex files or they failed."""
+    from braintune.data.pycortex import build_subject_rois
+    from braintune.errors import DataError
+
+    try:
+        files = dataset.cortex(p)
+    except DataError:
+        return None
+    if not files.subject.is_dir():
+        found.add(WARNING, files.subject, "missing: no pycortex subject, so `braintune rois` cannot build the ROI "
+                  "files from the dataset and no flat maps are drawn", p)
+        return None
+    rois = found.attempt(files.subject, build_subject_rois, files.subject, files.transform, atlas,
+                         files.freesurfer if atlas is not None else None, participant=p)
+    if rois is None:
+        return None
+    thick = int(rois.thick.sum())
+    if thick != voxels:
+        found.add(ERROR, rois.transform.mask_path("thick"), f"the thick mask of {files.transform} holds {thick} "
+                  f"voxels, but {p}'s responses have {voxels} columns: the columns are the mask's voxels", p)
+        return None
+    for name, columns in rois.columns.items():
+        if name not in rois.glasser and not len(columns):
+            found.add(WARNING, files.subject / "overlays.svg", f"ROI {name!r} reaches no voxel of {files.transform}", p)
+    return "ok"
 
 
 def _warn_voxels(found: Findings, path, p: str, bad: np.ndarray, constant: np.ndarray) -> None:

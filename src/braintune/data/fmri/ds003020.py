@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from braintune.data.audio import read_audio, read_rate, warn_if_silent
-from braintune.data.fmri.interface import FMRIDataset
+from braintune.data.fmri.interface import CortexFiles, FMRIDataset
 from braintune.data.fmri.split import StoryList
 from braintune.data.textgrid import read_words
 from braintune.errors import DataError
@@ -108,13 +108,23 @@ class DS003020(FMRIDataset):
         return self.derivative / "TextGrids" / f"{story}.TextGrid"
 
     def roi_path(self, participant: str) -> Path:
+        """HCP-MMP1 (Glasser) area -> voxel indices (written by `braintune rois`)."""
         return self.roi_dir / f"{participant}.json"
+
+    def functional_roi_path(self, participant: str) -> Path:
+        """The overlays.svg ROIs (AC, Broca, sPMv ...) -> voxel indices (written by `braintune rois`)."""
+        return self.roi_dir / f"{participant}.overlays.json"
+
+    def cortex(self, participant: str) -> CortexFiles:
+        """derivative/pycortex-db/<UTSxx> with transform <UTSxx>_auto, derivative/freesurfer_subjdir/<UTSxx>."""
+        return CortexFiles(self.derivative / "pycortex-db" / participant, f"{participant}_auto",
+                           self.derivative / "freesurfer_subjdir" / participant)
 
     def key_files(self, participant: str, stories: Sequence[str], rois: bool = False) -> list[Path]:
         """respdict.json, the participant's response files and the stories' audio (and its ROI file)."""
         files = [self.respdict_path, *(self.response_path(participant, s) for s in stories),
                  *(self.audio_path(s) for s in stories)]
-        return files + [self.roi_path(participant)] if rois else files
+        return files + [self.roi_path(participant), self.functional_roi_path(participant)] if rois else files
 
     # ---- listings -------------------------------------------------------------------
     @property

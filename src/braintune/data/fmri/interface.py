@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from braintune.errors import DataError
+
+
+@dataclass(frozen=True)
+class CortexFiles:
+    """Where a participant's cortex is described, in pycortex's database format (braintune.data.pycortex):
+    its subject folder, the name of the transform to its functional volume, and its FreeSurfer folder
+    (surf/?h.sphere.reg, the registration to fsaverage), None if the dataset has none."""
+
+    subject: Path
+    transform: str
+    freesurfer: Path | None
 
 
 class FMRIDataset(abc.ABC):
@@ -122,6 +134,21 @@ class FMRIDataset(abc.ABC):
         from braintune.data.rois import read_roi_file
 
         return read_roi_file(self.roi_path(participant), self.n_voxels(participant))
+
+    def functional_roi_path(self, participant: str) -> Path | None:
+        """The participant's file of the dataset's own functional ROIs (e.g. AC, Broca), if the layout has one."""
+        return None
+
+    def load_functional_rois(self, participant: str) -> dict[str, np.ndarray]:
+        """Functional ROI -> voxel indices ({} where the dataset has none written)."""
+        from braintune.data.rois import read_roi_file
+
+        path = self.functional_roi_path(participant)
+        return read_roi_file(path, self.n_voxels(participant), normalise=False) if path and path.is_file() else {}
+
+    def cortex(self, participant: str) -> CortexFiles:
+        """The participant's cortex files (surfaces, ROI shapes, transform; `braintune rois`, flat maps)."""
+        raise DataError(f"{self.root}: the {self.LAYOUT} layout has no pycortex subjects")
 
     # ---- cache keys -------------------------------------------------------------------
     @abc.abstractmethod

@@ -74,7 +74,7 @@ def build_subject_rois(subject_dir: str | Path, transform: str, atlas: str | Pat
                 for name, verts in overlay_vertices.items()}
     renamed = sorted(set(overlay_vertices) & set(glasser))
     if renamed:
-        log.warning("%s: overlays ROIs named like HCP-MMP1 areas are written as <name>%s: %s", subject.overlays_path,
+        log.info("%s: overlays ROIs named like HCP-MMP1 areas are written as <name>%s: %s", subject.overlays_path,
                     OVERLAY_SUFFIX, ", ".join(renamed))
     masks = vertex_voxel_masks(vertices, distances[1], gray_matter)
     masks.update(vertex_voxel_masks(glasser, distances[1], gray_matter))
