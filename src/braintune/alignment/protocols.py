@@ -8,6 +8,7 @@ alphas, and which validation score chooses them.
 | test rows | all rows of the test story | the first 40 left out (features `[50:-5]` of the simulated TRs, `data[40:]`, `individual_repeats[:, 40:]`) |
 | test response | mean of the z-scored repeats | mean of the repeats as stored |
 | alpha choice | leave-stories-out folds (`n_folds`), mean validation Pearson r | 3 bootstraps holding out 25% of the rows in 20-row chunks, mean validation "variance explained" (Huth-lab `bootstrap_ridge(use_corr=False)`) |
+| ROI values | mean over the ROI's voxels | fsaverage HCP-MMP1 area means, a group the mean of its areas' (alignment.fsaverage), given `align.atlas` and `align.affines`; voxel means without them |
 | alpha grid, threshold | `alphas` and `ceiling_threshold` of AlignSettings, the same for both |
 
 A new protocol is one more row of PROTOCOLS.
@@ -69,6 +70,23 @@ class ChunkFolds:
                 "more or longer stories")
 
 
+@dataclass(frozen=True)
+class VoxelMeans:
+    """ROI value = the mean over the ROI's voxels of r / CCmax (voxels above the threshold)."""
+
+    def through_fsaverage(self, settings) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class FsaverageMeans:
+    """The authors' ROI values (braintune.alignment.fsaverage) when align.atlas and align.affines are
+    given; voxel means without them (said in the log and the report)."""
+
+    def through_fsaverage(self, settings) -> bool:
+        return settings.atlas is not None
+
+
 def consistent_test_data(repeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """braintune's rule: (noise ceiling (voxels,), mean of the z-scored repeats (rows, voxels)).
     repeats: (repeats, rows, voxels)."""
@@ -86,7 +104,8 @@ class Protocol:
 
     skip_test_rows: the first rows of the test story left out (features, response and repeats);
     test_data: repeats (repeats, rows, voxels) -> (ceiling (voxels,), test response (rows, voxels));
-    folds: the fold rule choosing the alphas; metric: its validation score (encoding.ridge.METRICS).
+    folds: the fold rule choosing the alphas; metric: its validation score (encoding.ridge.METRICS);
+    rois: how an ROI's value is made from the voxels' r / CCmax.
     """
 
     name: str
@@ -94,6 +113,7 @@ class Protocol:
     test_data: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     folds: StoryFolds | ChunkFolds
     metric: str
+    rois: VoxelMeans | FsaverageMeans = VoxelMeans()
 
     def check_split(self, splits: Mapping, story_rows: Callable[[str], int], settings) -> None:
         """A ConfigError where a participant's training stories cannot make this protocol's folds.
@@ -106,5 +126,5 @@ PROTOCOLS = {
     "braintune": Protocol("braintune", skip_test_rows=0, test_data=consistent_test_data, folds=StoryFolds(),
                           metric="correlation"),
     "authors": Protocol("authors", skip_test_rows=40, test_data=authors_test_data, folds=ChunkFolds(),
-                        metric="variance_explained"),
+                        metric="variance_explained", rois=FsaverageMeans()),
 }

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from braintune.alignment.protocols import FsaverageMeans
 from braintune.alignment.settings import AlignSettings
 from braintune.arrays import zscore
 from braintune.data.fmri import DEFAULT_LAYOUT, FMRIDataset, SplitSettings, StorySplit, open_dataset, resolve_split
@@ -127,8 +128,7 @@ def align_participant(
     the table and the output paths. Returns the participant's rows of the alignment table.
     """
     n_voxels = dataset.n_voxels(participant)
-    groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
-    groups.update(dataset.load_functional_rois(participant))  # the dataset's own ROIs (AC, Broca ...), if written
+    summarise = roi_summary(dataset, participant, settings, model)
     paths = {layer: layer_path(out_dir, model, participant, layer) for layer in layers}
     stored = {layer: stored_layer(paths[layer], key, n_voxels) for layer in layers}
     todo = [layer for layer in layers if stored[layer] is None]
@@ -156,11 +156,34 @@ def align_participant(
             write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, key))
         else:
             arrays = stored[layer]
-        tables.append(roi_table(
-            arrays["r"], arrays["ceiling"], groups,
-            participant=participant, model=model, layer=layer, threshold=settings.ceiling_threshold,
-        ))
+        tables.append(summarise(arrays["r"], arrays["ceiling"], layer))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
+
+
+def roi_summary(dataset: FMRIDataset, participant: str, settings: AlignSettings, model: str):
+    """The protocol's ROI values of one layer: (r (voxels,), ceiling (voxels,), layer) -> the layer's rows
+    of the alignment table. Voxel means over the ROI groups and the dataset's functional ROIs, or
+    (the authors' protocol, given an atlas) fsaverage area means (braintune.alignment.fsaverage)."""
+    n_voxels = dataset.n_voxels(participant)
+    context = dict(participant=participant, model=model, threshold=settings.ceiling_threshold)
+    if settings.rules.rois.through_fsaverage(settings):
+        from braintune.alignment.fsaverage import FsaverageAtlas, affine_path, fsaverage_roi_table, read_affine
+        from braintune.data.pycortex import Subject, cortical_mask
+
+        files = dataset.cortex(participant)
+        subject = Subject(files.subject)
+        mask = cortical_mask(subject, subject.transform(files.transform), "thick")
+        if int(mask.sum()) != n_voxels:
+            raise DataError(f"{files.subject}: the thick mask of {files.transform} has {int(mask.sum())} voxels, "
+                            f"but {participant}'s responses have {n_voxels} columns")
+        affine, atlas = read_affine(affine_path(settings.affines, participant)), FsaverageAtlas.read(settings.atlas)
+        return lambda r, ceiling, layer: fsaverage_roi_table(r, ceiling, mask, affine, atlas, layer=layer, **context)
+    if isinstance(settings.rules.rois, FsaverageMeans):
+        log.warning("%s: align.atlas is not set, so the %s protocol's ROI values are means over voxels, not its "
+                    "fsaverage area means", participant, settings.protocol)
+    groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
+    groups.update(dataset.load_functional_rois(participant))  # the dataset's own ROIs (AC, Broca ...), if written
+    return lambda r, ceiling, layer: roi_table(r, ceiling, groups, layer=layer, **context)
 
 
 def align_model(

@@ -26,7 +26,8 @@ class AlignSettings:
     """How each layer's encoding models are fitted, scored and summarised."""
 
     RESULT_NEUTRAL = ("voxel_batch", "backend")
-    FIT_NEUTRAL = ("ceiling_threshold",)  # applied to stored voxel arrays: a change needs no refit
+    FIT_NEUTRAL = ("ceiling_threshold", "atlas", "affines")  # applied to stored voxel arrays: a change needs no refit
+    KEYED_WHEN_SET = ("atlas", "affines")  # later than the first cache keys; unset, the earlier results
 
     protocol: str = field(default="braintune", metadata={
         "help": "'braintune' (consistent noise ceiling, every test row, leave-stories-out alpha choice) or "
@@ -39,6 +40,12 @@ class AlignSettings:
     n_folds: int = field(default=5, metadata={"help": "braintune protocol: leave-stories-out folds choosing the alphas"})
     delays: list[int] = field(default_factory=lambda: [1, 2, 3, 4], metadata={
         "help": "FIR delays in TRs, added within each story"})
+    atlas: str | None = field(default=None, metadata={
+        "help": "authors' protocol: HCP-MMP1 atlas folder (MNE's layout: fsaverage/surf/?h.{pial,white}, "
+                "fsaverage/label/?h.HCPMMP1.annot); ROI values then go through fsaverage as their code does"})
+    affines: str | None = field(default=None, metadata={
+        "help": "authors' protocol, with atlas: folder of their affine_s<N>.npy (voxel -> MNI) per participant "
+                "(bridge-ai-neuro/brain-tuning datasets/affine_transforms)"})
     voxel_batch: int = field(default=8192, metadata={"help": "voxels per ridge batch (memory bound)"})
     backend: str = field(default="auto", metadata={
         "help": "himalaya backend of the ridge products: 'auto' (torch_cuda where a GPU is visible, else numpy), "
@@ -58,6 +65,8 @@ class AlignSettings:
             raise ConfigError(f"n_folds: at least 2, got {self.n_folds}")
         if not self.delays or any(d < 0 for d in self.delays) or len(set(self.delays)) != len(self.delays):
             raise ConfigError(f"delays: distinct non-negative TR counts, got {list(self.delays)}")
+        if (self.atlas is None) != (self.affines is None):
+            raise ConfigError("atlas and affines: the authors' ROI values need both (or neither: voxel means)")
         if self.voxel_batch < 1:
             raise ConfigError(f"voxel_batch: must be positive, got {self.voxel_batch}")
 
@@ -77,7 +86,7 @@ class AlignSettings:
 
         out = result_settings(self)
         for name in self.FIT_NEUTRAL:
-            out.pop(name)
+            out.pop(name, None)
         for name in FOLD_FIELDS:
             if name not in self.rules.folds.uses:
                 out.pop(name)

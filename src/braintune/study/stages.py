@@ -58,7 +58,14 @@ def _tune_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
 
 def _align_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
     split = inputs.splits[cell.participant]
-    return inputs.dataset.key_files(cell.participant, [*split.train, split.test], rois=True)
+    files = inputs.dataset.key_files(cell.participant, [*split.train, split.test], rois=True)
+    if cfg.align.rules.rois.through_fsaverage(cfg.align):  # the authors' ROI values: the atlas, the affine, the mask
+        from braintune.alignment.fsaverage import affine_path, atlas_files
+
+        cortex = inputs.dataset.cortex(cell.participant)
+        files += [*atlas_files(cfg.align.atlas), affine_path(cfg.align.affines, cell.participant),
+                  cortex.subject / "transforms" / cortex.transform / "mask_thick.nii.gz"]
+    return files
 
 
 def _probe_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
