@@ -17,7 +17,7 @@ from braintune.data.fmri import StorySplit, resolve_split
 from braintune.encoding import TABLE_COLUMNS
 from braintune.errors import ConfigError, DataError
 from braintune.features import Scheme
-from conftest import OTHER_ALIGN_VALUES
+from conftest import OTHER_ALIGN_VALUES, TOGETHER
 
 TEST = "wheretheressmoke"
 N_FEATURES = 12
@@ -265,11 +265,14 @@ def test_every_result_changing_align_setting_changes_the_fit_key(small):
         return align_mod.fit_key(dataset, "UTS01", split, "tiny:wav2vec2", Scheme(), AlignSettings(**changes))
 
     neutral = {*AlignSettings.RESULT_NEUTRAL, *AlignSettings.FIT_NEUTRAL}
-    changed = {name for name, value in OTHER_ALIGN_VALUES.items() if key(**{name: value}) != key()}
+    changed = {name for name, value in OTHER_ALIGN_VALUES.items()
+               if key(**{name: value, **{n: OTHER_ALIGN_VALUES[n] for n in [TOGETHER.get(name)] if n}}) != key()}
     assert changed == set(OTHER_ALIGN_VALUES) - neutral == {"protocol", "alphas", "n_folds", "delays"}
     assert key(delays=[4, 3, 2, 1]) != key() and key(delays=[0, 1, 2, 3, 4]) != key()
     # the authors' protocol has no story folds: n_folds does not reach its fit
     assert key(protocol="authors", n_folds=3) == key(protocol="authors")
+    # the authors' ROI values (atlas, affines) are made from the stored arrays: no refit
+    assert key(protocol="authors", atlas="/a", affines="/b") == key(protocol="authors")
 
 
 def test_participant_without_repeats_is_a_clear_error(tmp_path, monkeypatch, capsys):

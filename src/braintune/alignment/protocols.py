@@ -74,6 +74,8 @@ class ChunkFolds:
 class VoxelMeans:
     """ROI value = the mean over the ROI's voxels of r / CCmax (voxels above the threshold)."""
 
+    uses_atlas = False
+
     def through_fsaverage(self, settings) -> bool:
         return False
 
@@ -82,6 +84,8 @@ class VoxelMeans:
 class FsaverageMeans:
     """The authors' ROI values (braintune.alignment.fsaverage) when align.atlas and align.affines are
     given; voxel means without them (said in the log and the report)."""
+
+    uses_atlas = True
 
     def through_fsaverage(self, settings) -> bool:
         return settings.atlas is not None

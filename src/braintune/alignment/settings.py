@@ -74,6 +74,10 @@ class AlignSettings:
     def rules(self) -> Protocol:
         return PROTOCOLS[self.protocol]
 
+    def neutral_fields(self) -> set[str]:
+        """The atlas and affines change nothing where the protocol's ROI values are voxel means."""
+        return set() if self.rules.rois.uses_atlas else {"atlas", "affines"}
+
     def check_split(self, splits: Mapping[str, StorySplit], story_rows: Callable[[str], int]) -> None:
         """A ConfigError where a participant's training stories cannot make the protocol's folds
         (too few stories for n_folds leave-stories-out folds; too few rows for the authors' chunks).
