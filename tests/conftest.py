@@ -107,7 +107,8 @@ def write_real_layout(root, participants=("UTS01", "UTS02"), stories=("storya", 
 
 # another valid value of every AlignSettings field (tests that each result-changing one reaches the keys)
 OTHER_ALIGN_VALUES = {"protocol": "authors", "alphas": [1.0, 10.0], "ceiling_threshold": 0.1, "n_folds": 3,
-                      "delays": [1, 2, 3], "voxel_batch": 7, "backend": "numpy", "atlas": "/atlas", "affines": "/affines"}
+                      "delays": [1, 2, 3], "voxel_batch": 7, "backend": "numpy", "atlas": "/atlas", "affines": "/affines",
+                      "permutations": 50, "permutation_block": 5, "fdr": 0.1}
 TOGETHER = {"atlas": "affines", "affines": "atlas"}  # settings given together (the authors' ROI values need both)
 
 

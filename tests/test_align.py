@@ -14,7 +14,7 @@ from braintune.alignment.settings import AlignSettings
 from braintune.cli import main
 from braintune.data.fmri.ds003020 import DS003020 as Dataset
 from braintune.data.fmri import StorySplit, resolve_split
-from braintune.encoding import TABLE_COLUMNS
+from braintune.alignment.run import COLUMNS
 from braintune.errors import ConfigError, DataError
 from braintune.features import Scheme
 from conftest import OTHER_ALIGN_VALUES, TOGETHER
@@ -98,7 +98,7 @@ def three_layers(features):
 def test_alignment_of_true_and_unrelated_features(small, tmp_path):
     root, features = small
     table = align(root, features, tmp_path / "out")
-    assert list(table.columns) == TABLE_COLUMNS
+    assert list(table.columns) == COLUMNS
     rows = table.set_index(["layer", "roi"])
     # true features (layer 1) reach the ceiling in the signal ROIs; unrelated features (layer 0) do not
     for roi in ("primary_auditory", "early_auditory", "late_language", "angular_gyrus"):
@@ -111,7 +111,7 @@ def test_alignment_of_true_and_unrelated_features(small, tmp_path):
     # noise voxels mostly fall below the ceiling threshold
     assert rows.loc[(1, "whole_cortex"), "n_voxels"] < 80
     arrays = load_layer_arrays(layer_path(tmp_path / "out", "m", "UTS01", 1))
-    assert set(arrays) == {"r", "ceiling", "alpha", "cv_score"}
+    assert set(arrays) == {"r", "ceiling", "alpha", "cv_score", "p_value"}
     assert all(a.shape == (N_VOXELS,) and a.dtype == np.float32 for a in arrays.values())
     assert arrays["ceiling"][:N_SIGNAL].min() > 0.5
 
@@ -163,7 +163,7 @@ def test_cli_outputs_round_trip_and_resume(small, tmp_path, monkeypatch):
     assert settings == [Scheme("fast", context=8.0, chunk=0.4, dtype="bfloat16")]
     csv = pd.read_csv(out / "alignment.csv")
     parquet = pd.read_parquet(out / "alignment.parquet")
-    assert list(csv.columns) == TABLE_COLUMNS and len(csv) == 3 * 7  # 3 layers x (6 groups + whole cortex)
+    assert list(csv.columns) == COLUMNS and len(csv) == 3 * 7  # 3 layers x (6 groups + whole cortex)
     pd.testing.assert_frame_equal(csv, parquet, check_dtype=False)
     assert set(csv["model"]) == {"tiny-wav2vec2"} and set(csv["participant"]) == {"UTS01"}
     npz = layer_path(out, "tiny-wav2vec2", "UTS01", 1)
@@ -267,7 +267,8 @@ def test_every_result_changing_align_setting_changes_the_fit_key(small):
     neutral = {*AlignSettings.RESULT_NEUTRAL, *AlignSettings.FIT_NEUTRAL}
     changed = {name for name, value in OTHER_ALIGN_VALUES.items()
                if key(**{name: value, **{n: OTHER_ALIGN_VALUES[n] for n in [TOGETHER.get(name)] if n}}) != key()}
-    assert changed == set(OTHER_ALIGN_VALUES) - neutral == {"protocol", "alphas", "n_folds", "delays"}
+    assert changed == set(OTHER_ALIGN_VALUES) - neutral == {"protocol", "alphas", "n_folds", "delays", "permutations",
+                                                            "permutation_block"}
     assert key(delays=[4, 3, 2, 1]) != key() and key(delays=[0, 1, 2, 3, 4]) != key()
     # the authors' protocol has no story folds: n_folds does not reach its fit
     assert key(protocol="authors", n_folds=3) == key(protocol="authors")

@@ -7,8 +7,9 @@ against the repeat-averaged response; the repeats also give the noise ceiling.
 
 Outputs under ``out_dir``::
 
-    alignment.csv, alignment.parquet                 tidy table (braintune.encoding.TABLE_COLUMNS)
-    voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score: (voxels,) float32; fit_key
+    alignment.csv, alignment.parquet                 tidy table (COLUMNS: encoding.TABLE_COLUMNS and the
+                                                     significant voxels per ROI, encoding.SIGNIFICANCE_COLUMNS)
+    voxels/<model>/<participant>/layer_<NN>.npz      r, ceiling, alpha, cv_score, p_value: (voxels,) float32; fit_key
     cache/features/                                  feature cache, unless another folder is given
 
 A layer's npz is reused when its ``fit_key`` (a hash of everything the fit depends on: the
@@ -34,7 +35,7 @@ from braintune.alignment.settings import AlignSettings
 from braintune.arrays import zscore
 from braintune.data.fmri import DEFAULT_LAYOUT, FMRIDataset, SplitSettings, StorySplit, open_dataset, resolve_split
 from braintune.data.rois import group_rois
-from braintune.encoding import TABLE_COLUMNS, fit_encoding_model, roi_table
+from braintune.encoding import SIGNIFICANCE_COLUMNS, TABLE_COLUMNS, fit_encoding_model, roi_table
 from braintune.encoding.ridge import resolve_backend
 from braintune.errors import DataError
 from braintune.features import Scheme
@@ -45,7 +46,8 @@ from braintune.progress import tqdm
 
 log = logging.getLogger(__name__)
 
-ARRAY_KEYS = ("r", "ceiling", "alpha", "cv_score")
+COLUMNS = [*TABLE_COLUMNS, *SIGNIFICANCE_COLUMNS]  # the alignment table's
+ARRAY_KEYS = ("r", "ceiling", "alpha", "cv_score", "p_value")  # p_value: NaN where no permutations ran
 
 
 def layer_path(out_dir: str | Path, model: str, participant: str, layer: int) -> Path:
@@ -152,19 +154,51 @@ def align_participant(
                 voxel_batch=settings.voxel_batch, backend=resolve_backend(settings.backend),
             )
             _warn_alpha_edges(result.alpha[ceiling > settings.ceiling_threshold], settings.alphas, participant, layer)
-            arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score)
+            arrays = dict(r=result.r, ceiling=ceiling, alpha=result.alpha, cv_score=result.cv_score,
+                          p_value=_p_values(result.prediction, test_response, settings))
             write_atomic_with(path, lambda tmp: _save_npz(tmp, arrays, key))
         else:
             arrays = stored[layer]
-        tables.append(summarise(arrays["r"], arrays["ceiling"], layer))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
+        tables.append(summarise(arrays, layer))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+
+
+def _p_values(prediction: np.ndarray, response: np.ndarray, settings: AlignSettings) -> np.ndarray:
+    """Each voxel's one-sided block-permutation p of its test r (encoding.significance; seed 0, so the
+    same draws for every layer and variant). (rows, voxels) x 2 -> (voxels,); NaN without permutations
+    or where the test rows make fewer than two blocks."""
+    from braintune.encoding.significance import permutation_p_values
+
+    if settings.permutations == 0 or len(response) < 2 * settings.permutation_block:
+        return np.full(response.shape[1], np.nan, np.float32)
+    _, p = permutation_p_values(prediction, response, n_permutations=settings.permutations,
+                                block=settings.permutation_block, seed=0)
+    return p
+
+
+def significance_counts(arrays: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray],
+                        settings: AlignSettings) -> pd.DataFrame:
+    """Per ROI (and whole_cortex) the voxels significant at settings.fdr (Benjamini-Hochberg over the
+    voxels above the ceiling threshold): roi, n_significant, fraction_significant (NaN without p-values)."""
+    from braintune.encoding.significance import fdr_bh, roi_significance
+
+    tested = arrays["ceiling"] > settings.ceiling_threshold
+    p = np.where(tested, arrays["p_value"], np.nan)
+    significant, _ = fdr_bh(p, q=settings.fdr) if np.isfinite(p).any() else (np.zeros(len(p), bool), None)
+    table = roi_significance(significant, groups, tested=tested)
+    if not np.isfinite(p).any():
+        table[["n_significant", "fraction_significant"]] = np.nan
+    return table
 
 
 def roi_summary(dataset: FMRIDataset, participant: str, settings: AlignSettings, model: str):
-    """The protocol's ROI values of one layer: (r (voxels,), ceiling (voxels,), layer) -> the layer's rows
-    of the alignment table. Voxel means over the ROI groups and the dataset's functional ROIs, or
-    (the authors' protocol, given an atlas) fsaverage area means (braintune.alignment.fsaverage)."""
+    """The rows of the alignment table of one layer: arrays (the layer's voxel arrays, ARRAY_KEYS),
+    layer -> table. ROI values by the protocol's rule: means over the voxels of the ROI groups and
+    the dataset's functional ROIs, or (the authors' protocol, given an atlas) fsaverage area means
+    (braintune.alignment.fsaverage); with each ROI's significant voxels (significance_counts)."""
     n_voxels = dataset.n_voxels(participant)
+    groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
+    groups.update(dataset.load_functional_rois(participant))  # the dataset's own ROIs (AC, Broca ...), if written
     context = dict(participant=participant, model=model, threshold=settings.ceiling_threshold)
     if settings.rules.rois.through_fsaverage(settings):
         from braintune.alignment.fsaverage import FsaverageAtlas, affine_path, fsaverage_roi_table, read_affine
@@ -177,13 +211,22 @@ def roi_summary(dataset: FMRIDataset, participant: str, settings: AlignSettings,
             raise DataError(f"{files.subject}: the thick mask of {files.transform} has {int(mask.sum())} voxels, "
                             f"but {participant}'s responses have {n_voxels} columns")
         affine, atlas = read_affine(affine_path(settings.affines, participant)), FsaverageAtlas.read(settings.atlas)
-        return lambda r, ceiling, layer: fsaverage_roi_table(r, ceiling, mask, affine, atlas, layer=layer, **context)
-    if isinstance(settings.rules.rois, FsaverageMeans):
-        log.warning("%s: align.atlas is not set, so the %s protocol's ROI values are means over voxels, not its "
-                    "fsaverage area means", participant, settings.protocol)
-    groups = group_rois(dataset.load_rois(participant), n_voxels, source=dataset.roi_path(participant))
-    groups.update(dataset.load_functional_rois(participant))  # the dataset's own ROIs (AC, Broca ...), if written
-    return lambda r, ceiling, layer: roi_table(r, ceiling, groups, layer=layer, **context)
+
+        def values(r, ceiling, layer):
+            return fsaverage_roi_table(r, ceiling, mask, affine, atlas, layer=layer, **context)
+    else:
+        if isinstance(settings.rules.rois, FsaverageMeans):
+            log.warning("%s: align.atlas is not set, so the %s protocol's ROI values are means over voxels, not its "
+                        "fsaverage area means", participant, settings.protocol)
+
+        def values(r, ceiling, layer):
+            return roi_table(r, ceiling, groups, layer=layer, **context)
+
+    def summarise(arrays: Mapping[str, np.ndarray], layer: int) -> pd.DataFrame:
+        table = values(arrays["r"], arrays["ceiling"], layer)
+        return table.merge(significance_counts(arrays, groups, settings), on="roi", how="left")
+
+    return summarise
 
 
 def align_model(

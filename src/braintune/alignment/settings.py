@@ -26,7 +26,7 @@ class AlignSettings:
     """How each layer's encoding models are fitted, scored and summarised."""
 
     RESULT_NEUTRAL = ("voxel_batch", "backend")
-    FIT_NEUTRAL = ("ceiling_threshold", "atlas", "affines")  # applied to stored voxel arrays: a change needs no refit
+    FIT_NEUTRAL = ("ceiling_threshold", "fdr", "atlas", "affines")  # applied to stored voxel arrays: no refit
     KEYED_WHEN_SET = ("atlas", "affines")  # later than the first cache keys; unset, the earlier results
 
     protocol: str = field(default="braintune", metadata={
@@ -46,6 +46,13 @@ class AlignSettings:
     affines: str | None = field(default=None, metadata={
         "help": "authors' protocol, with atlas: folder of their affine_s<N>.npy (voxel -> MNI) per participant "
                 "(bridge-ai-neuro/brain-tuning datasets/affine_transforms)"})
+    permutations: int = field(default=1000, metadata={
+        "help": "block permutations of the test story's rows that give each voxel's r a p-value (0: none)"})
+    permutation_block: int = field(default=10, metadata={
+        "help": "rows (TRs) per permuted block: long enough to keep the responses' autocorrelation"})
+    fdr: float = field(default=0.05, metadata={
+        "help": "Benjamini-Hochberg false discovery rate over the voxels above the ceiling threshold: the "
+                "significant voxels counted per ROI"})
     voxel_batch: int = field(default=8192, metadata={"help": "voxels per ridge batch (memory bound)"})
     backend: str = field(default="auto", metadata={
         "help": "himalaya backend of the ridge products: 'auto' (torch_cuda where a GPU is visible, else numpy), "
@@ -67,6 +74,11 @@ class AlignSettings:
             raise ConfigError(f"delays: distinct non-negative TR counts, got {list(self.delays)}")
         if (self.atlas is None) != (self.affines is None):
             raise ConfigError("atlas and affines: the authors' ROI values need both (or neither: voxel means)")
+        if self.permutations < 0 or self.permutation_block < 1:
+            raise ConfigError(f"permutations and permutation_block: >= 0 and >= 1, got {self.permutations}, "
+                              f"{self.permutation_block}")
+        if not 0 < self.fdr < 1:
+            raise ConfigError(f"fdr: must lie in (0, 1), got {self.fdr!r}")
         if self.voxel_batch < 1:
             raise ConfigError(f"voxel_batch: must be positive, got {self.voxel_batch}")
 
