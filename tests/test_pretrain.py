@@ -20,13 +20,15 @@ from braintune.pretraining import (
     PretrainSettings,
     build_model,
     load_corpus,
+    contrastive_masks,
     mfcc_features,
     model_config,
     plan_windows,
     pretrain,
     span_mask,
 )
-from braintune.pretraining.recipe import PredictionHead, masked_prediction
+from braintune.pretraining.model import PredictionHead
+from braintune.pretraining.objectives import contrastive, masked_prediction
 from braintune.synthetic import corpora, fmri, speech_corpus
 
 # a few steps of the recipe on a tiny corpus: 3 speakers of ~8 s, a 2-layer model, two iterations
@@ -39,6 +41,12 @@ TINY = PretrainSettings(hidden_size=32, num_layers=2, num_heads=2, intermediate_
 
 def _flags(settings: PretrainSettings) -> list[str]:
     return shlex.split(settings.command("X"))[4:]
+
+
+def _epochs(out) -> list[dict]:
+    """The per-epoch records of OUT/model/card.json without their wall seconds."""
+    card = json.loads((out / "model" / "card.json").read_text())
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in card["epochs"]]
 
 
 def _tokens(text: str) -> list[str]:
@@ -139,10 +147,7 @@ def test_pretrain_resumes_to_identical_weights_and_writes_a_loadable_model_with_
     pretrain(b, TINY, corpus=a / "corpus", probes=False, stop_after_epoch=1, progress=False)
     assert not (b / "model").exists() and torch.load(b / "checkpoint.pt", weights_only=True)["epoch"] == 1
     pretrain(b, TINY, corpus=a / "corpus", probes=False, progress=False)
-    card_b = json.loads((b / "model" / "card.json").read_text())
-    drop = {"seconds"}
-    assert [{k: v for k, v in r.items() if k not in drop} for r in card_b["epochs"]] == \
-           [{k: v for k, v in r.items() if k not in drop} for r in card["epochs"]]
+    assert _epochs(b) == _epochs(a)
 
     loaded = models.load_encoder(a / "model")
     assert models.model_identity(loaded) == models.model_identity(models.load_encoder(b / "model"))
@@ -215,6 +220,10 @@ def test_pretrain_refuses_a_non_empty_folder_that_holds_no_run(tmp_path, monkeyp
     with pytest.raises(ConfigError, match=r"run.json: the run in this folder has other settings \(epochs\)"):
         pretrain(empty, dataclasses.replace(TINY, epochs=3), corpus=recordings, probes=False, progress=False)
 
+    old = {**run, "settings": {k: v for k, v in run["settings"].items() if k not in ("objective", "num_negatives")}}
+    (empty / "run.json").write_text(json.dumps(old))  # written before these settings existed: still this run
+    pretrain(empty, TINY, corpus=recordings, probes=False, stop_after_epoch=0, progress=False)
+
     (empty / "run.json").write_text("{}")
     with pytest.raises(ConfigError, match="run.json: not the record of a pretraining run"):
         pretrain(empty, TINY, corpus=recordings, probes=False, progress=False)
@@ -281,6 +290,155 @@ def test_pretraining_loss_is_the_cross_entropy_of_exactly_the_masked_frames():
         assert masked_prediction(model, head, waves, labels, mask)[0] != loss
 
 
+# ---- the contrastive objective (wav2vec 2.0) ---------------------------------------------------------
+# a tiny Wav2Vec2ForPreTraining: 2 codebooks of 8 entries, 5 distractors per masked frame
+W2V = PretrainSettings(family="wav2vec2", hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                       conv_channels=16, corpus_seconds=24.0, speaker_seconds=8.0, epochs=2, window_seconds=1.0,
+                       batch_size=4, final_dim=16, num_negatives=5, codevector_groups=2, codevectors_per_group=8,
+                       codevector_dim=16, gumbel_decay=0.9)
+
+
+def test_objective_defaults_to_the_familys_own_and_refuses_the_other_objectives_settings():
+    assert PretrainSettings().training_objective == "masked-prediction"
+    assert W2V.training_objective == "contrastive" and W2V.objective == ""
+    assert dataclasses.replace(W2V, objective="contrastive") == W2V  # one spelling per run
+    args = build_parser().parse_args(["pretrain", "--out", "X", "--family", "wav2vec2"])
+    assert from_arguments(PretrainSettings, args).training_objective == "contrastive"
+    hubert_style = PretrainSettings(family="wav2vec2", objective="masked-prediction")
+    assert type(build_model(dataclasses.replace(hubert_style, num_layers=1))).__name__ == "Wav2Vec2Model"
+    for base, change, error in [(TINY, {"objective": "contrastive"}, "objective contrastive needs family wav2vec2"),
+                                (W2V, {"clusters": 50}, "clusters applies to the masked-prediction objective only"),
+                                (TINY, {"num_negatives": 10}, "num_negatives applies to the contrastive objective only"),
+                                (W2V, {"codevector_dim": 15}, "codevector_dim")]:
+        with pytest.raises(ConfigError, match=error):
+            dataclasses.replace(base, **change)
+    assert "--clusters" not in W2V.command("X") and "--num-negatives" not in TINY.command("X")
+
+
+def test_contrastive_loss_is_wav2vec2s_over_exactly_the_masked_frames():
+    """Guards against a contrastive loss (or tally) other than the paper's, recomputed in numpy float64 from the
+    model's intermediate tensors (transformers takes cosines and perplexity in float32, hence rtol 1e-5): logits
+    cos(c_t, q) / temperature over the target and its distractors (those with the target's codes left out), summed
+    over exactly the masked frames; diversity (GV - perplexity) / GV of the masked frames' mean codebook softmax."""
+    settings = W2V
+    model = build_model(settings).double().train()
+    rng = np.random.default_rng(0)
+    n, frames = 3, settings.window_frames
+    waves = torch.from_numpy(rng.standard_normal((n, settings.window_samples)))
+    np.random.seed(0)
+    mask, negatives = contrastive_masks(n, settings)
+    masked_frames = [(b, t) for b in range(n) for t in range(frames) if mask[b, t]]
+    unmasked_frames = [(b, t) for b in range(n) for t in range(frames) if not mask[b, t]]
+    assert masked_frames and unmasked_frames and mask.shape == (n, frames)
+    for b, t in masked_frames:  # transformers' distractors: other masked frames of the same window
+        assert mask.flatten()[negatives[b, t]].all() and torch.all(negatives[b, t] // frames == b)
+        assert not torch.any(negatives[b, t] == b * frames + t)
+
+    seen, nudge_q, nudge_c = {}, {}, {}
+
+    def quantizer_hook(module, args, output):
+        for (b, t), value in nudge_q.items():
+            output[0][b, t] += value
+        seen.update(features=args[0].clone(), codevectors=output[0].clone())
+
+    def project_hid_hook(module, args):
+        for (b, t), value in nudge_c.items():
+            args[0][b, t] += value
+        seen["last"] = args[0].clone()
+
+    model.quantizer.register_forward_hook(quantizer_hook)
+    model.project_hid.register_forward_pre_hook(project_hid_hook)
+    model.wav2vec2.encoder.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.update(encoder_input=args[0] if args else kwargs["hidden_states"]),
+        with_kwargs=True)
+
+    def run():
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(1)  # the same Gumbel noise every time
+            return contrastive(model, waves, mask, negatives)
+
+    def reference(kappa):
+        """(L_m, right, L_d, perplexity, per-frame margins) of the last forward pass, in numpy float64."""
+        def linear(layer, x):
+            return x @ layer.weight.detach().numpy().T + layer.bias.detach().numpy()
+
+        codes = seen["codevectors"].numpy()
+        q, c = linear(model.project_q, codes), linear(model.project_hid, seen["last"].numpy())
+        flat_q, flat_codes = q.reshape(n * frames, -1), codes.reshape(n * frames, -1)
+        loss, right, margins = 0.0, 0, []
+        for b, t in masked_frames:
+            candidates = np.concatenate([q[b, t][None], flat_q[negatives[b, t].numpy()]])
+            logits = candidates @ c[b, t] / (np.linalg.norm(candidates, axis=1) * np.linalg.norm(c[b, t])) / kappa
+            same = np.all(flat_codes[negatives[b, t].numpy()] == codes[b, t], axis=1)
+            others = np.where(same, -np.inf, logits[1:])
+            top = max(logits[0], others.max())
+            loss += np.log(np.exp(logits[0] - top) + np.exp(others - top).sum()) + top - logits[0]
+            right += int(logits[0] > others.max())
+            margins.append(abs(logits[0] - others.max()))
+        g, v = settings.codevector_groups, settings.codevectors_per_group
+        code_logits = linear(model.quantizer.weight_proj, seen["features"].numpy())[mask.numpy()].reshape(-1, g, v)
+        soft = np.exp(code_logits - code_logits.max(axis=-1, keepdims=True))
+        mean = (soft / soft.sum(axis=-1, keepdims=True)).mean(axis=0)  # (g, v) over the masked frames
+        perplexity = np.exp(-(mean * np.log(mean)).sum(axis=-1)).sum()
+        return loss, right, (g * v - perplexity) / (g * v) * len(masked_frames), perplexity, np.array(margins)
+
+    loss, tally = run()
+    assert torch.equal((seen["encoder_input"] == model.wav2vec2.masked_spec_embed).all(dim=-1), mask)
+    ref_m, ref_right, ref_d, ref_perplexity, margins = reference(0.1)
+    assert tally[3] == len(masked_frames) and tally[6] == 1 and margins.min() > 1e-3  # rounding cannot flip a rank
+    assert tally[2] == ref_right and 0 < ref_right < len(masked_frames)
+    np.testing.assert_allclose(tally[[0, 5]].numpy(), [ref_m, ref_perplexity], rtol=1e-5)
+    np.testing.assert_allclose(tally[1].item(), ref_d, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(loss.item(), (ref_m + settings.diversity_weight * ref_d) / len(masked_frames), rtol=1e-5)
+
+    model.config.contrastive_logits_temperature = 0.5  # the temperature divides the logits
+    hot = run()[1][0].item()
+    np.testing.assert_allclose(hot, reference(0.5)[0], rtol=1e-5)
+    assert abs(hot - tally[0].item()) > 1.0
+    model.config.contrastive_logits_temperature = 0.1
+
+    nudge_q[unmasked_frames[len(unmasked_frames) // 2]] = 5.0  # another target at an unmasked frame
+    nudge_c[unmasked_frames[len(unmasked_frames) // 3]] = 5.0  # and another prediction
+    same_loss, same_tally = run()
+    assert torch.equal(same_loss, loss) and torch.equal(same_tally, tally)
+    nudge_q.clear(), nudge_c.clear()
+    nudge_q[masked_frames[len(masked_frames) // 2]] = 5.0  # a masked frame's target counts
+    assert run()[1][0] != tally[0]
+
+
+def test_contrastive_pretrain_resumes_to_identical_bytes_and_saves_the_encoder_only(tmp_path):
+    """Guards against a resumed contrastive run drifting (Gumbel noise, masks and distractors from
+    the reseeded global generators, the Gumbel temperature from the step count) and against shipping
+    the quantiser and projections."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["pretrain", "--out", str(a), "--no-probes", *_flags(W2V)]) == 0
+    pretrain(b, W2V, corpus=a / "corpus", probes=False, stop_after_epoch=1, progress=False)
+    assert not (b / "model").exists() and torch.load(b / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    pretrain(b, W2V, corpus=a / "corpus", probes=False, progress=False)
+    assert (a / "model" / "model.safetensors").read_bytes() == (b / "model" / "model.safetensors").read_bytes()
+
+    card = json.loads((a / "model" / "card.json").read_text())
+    assert card["settings"] == W2V.to_dict() and card["targets"]["chance_accuracy"] == 1 / 6
+    assert _epochs(b) == _epochs(a)
+    steps = card["epochs"][0]["steps"]
+    for i, record in enumerate(card["epochs"], start=1):
+        assert record["gumbel_temperature"] == round(max(2.0 * 0.9 ** (i * steps - 1), 0.5), 5)
+        assert 0 <= record["validation_accuracy"] <= 1 and 0 < record["validation_perplexity"] <= 16
+    text = (a / "model" / "card.md").read_text()
+    assert "Contrastive prediction per epoch" in text and "--num-negatives 5" in text and "--clusters" not in text
+    args = build_parser().parse_args(shlex.split(card["command"])[1:])
+    assert from_arguments(PretrainSettings, args) == W2V
+
+    auto = transformers.AutoModel.from_pretrained(a / "model")
+    loaded = models.load_encoder(a / "model")
+    assert type(auto).__name__ == type(loaded).__name__ == "Wav2Vec2Model"
+    assert models.model_identity(auto) == models.model_identity(loaded)
+    trained = build_model(W2V)
+    assert set(auto.state_dict()) == set(trained.wav2vec2.state_dict())  # no quantizer, project_q, project_hid
+    assert card["model"]["parameters"] == sum(p.numel() for p in trained.wav2vec2.parameters())
+    assert card["model"]["pretraining_parameters"] == sum(p.numel() for p in trained.parameters())
+
+
 # ---- the shipped checkpoint ------------------------------------------------------------------------
 SHIPPED = "tiny-pretrained:hubert"
 
@@ -302,19 +460,27 @@ def test_shipped_checkpoint_loads_offline_by_id_and_by_path(monkeypatch):
         models.load_encoder("tiny-pretrained:wavlm")
 
 
-def test_shipped_card_command_reproduces_its_config():
-    """Guards against a shipped checkpoint whose card no longer says how it was made."""
-    folder = models.pretrained_folder(SHIPPED)
+@pytest.mark.parametrize("family", ["hubert", "wav2vec2"])
+def test_shipped_card_command_reproduces_its_config(family):
+    """Guards against a shipped checkpoint whose card no longer says how it was made, or that did not learn."""
+    try:
+        folder = models.pretrained_folder(f"tiny-pretrained:{family}")
+    except ModelNotAvailable:
+        assert family != "hubert"
+        pytest.skip(f"tiny-pretrained:{family} is not shipped (yet)")
     card = json.loads((folder / "card.json").read_text())
     args = build_parser().parse_args(shlex.split(card["command"])[1:])
     settings = from_arguments(PretrainSettings, args)
-    assert settings.to_dict() == card["settings"]
+    defaults = PretrainSettings().to_dict()  # settings added since the card was written are at their defaults
+    added = {k: v for k, v in defaults.items() if k not in card["settings"]}
+    assert settings.to_dict() == {**added, **card["settings"]}
     volatile = ("architectures", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
     expected = {k: v for k, v in model_config(settings).to_dict().items() if k not in volatile}
     shipped = {k: v for k, v in transformers.AutoConfig.from_pretrained(folder).to_dict().items() if k not in volatile}
     assert shipped == expected
     last = card["epochs"][-1]
     assert last["validation_accuracy"] > 5 * card["targets"]["chance_accuracy"]
+    assert card["model"]["safetensors_bytes"] == (folder / "model.safetensors").stat().st_size <= 8 * 2**20
 
 
 @pytest.mark.slow

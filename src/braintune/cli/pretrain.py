@@ -1,6 +1,8 @@
-"""`braintune pretrain`: pretrain a small speech encoder by HuBERT's masked prediction.
+"""`braintune pretrain`: pretrain a small speech encoder by HuBERT's masked prediction or
+wav2vec 2.0's contrastive objective (each family's own by default).
 
-    braintune pretrain --out runs/pretrain                  # stand-in corpus, the shipped recipe
+    braintune pretrain --out runs/pretrain                  # stand-in corpus, the shipped HuBERT recipe
+    braintune pretrain --out runs/w2v --family wav2vec2      # wav2vec 2.0's objective (Wav2Vec2ForPreTraining)
     braintune pretrain --out runs/mine --corpus DIR --epochs 20 --num-layers 8
 
 A rerun of the same command resumes. Every field of PretrainSettings is a flag (--field-name).
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 
 NAME = "pretrain"
-HELP = "pretrain a small speech encoder by masked prediction (HuBERT); writes OUT/model with its card"
+HELP = ("pretrain a small speech encoder (HuBERT masked prediction, wav2vec 2.0 contrastive); "
+        "writes OUT/model with its card")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
