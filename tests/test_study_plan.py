@@ -328,7 +328,8 @@ def test_too_many_folds_for_the_stories_stops_the_study_before_it_starts(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("name, stages", [("demo", STAGES), ("lebel2024", DEFAULT_STAGES)])
+@pytest.mark.parametrize("name, stages", [("demo", (*DEFAULT_STAGES, "tune_control", "align_control", "probe_control")),
+                                         ("lebel2024", DEFAULT_STAGES)])
 def test_shipped_configs_load_and_name_their_command(name, stages, tmp_path):
     from braintune.demo import packaged_config
 

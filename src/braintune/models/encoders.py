@@ -40,9 +40,12 @@ _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to compute on: `device` if given, else CUDA when present, else CPU."""
+    """The device to compute on: `device` if given (a ConfigError if this machine lacks it), else CUDA
+    when present, else CPU."""
     if device is not None:
-        return torch.device(device)
+        from braintune.models.devices import check_device
+
+        return device if isinstance(device, torch.device) else torch.device(check_device(device))
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -169,22 +172,35 @@ def model_fingerprint(id_or_path: str | os.PathLike) -> str:
     return folder_fingerprint(where) if where else str(id_or_path)
 
 
-def num_layers(id_or_path: str | os.PathLike) -> int:
-    """Hidden states a model gives (transformer blocks + 1), read from its config without loading weights."""
+def model_config_json(id_or_path: str | os.PathLike) -> dict:
+    """A model's config.json (a preset's config), read without loading weights; ModelNotAvailable
+    naming the model if it is neither a local folder nor in the local cache."""
     kind, where = model_source(str(id_or_path))
     if kind == "preset":
-        return tiny_config(str(id_or_path).removeprefix("tiny:")).num_hidden_layers + 1
+        return json.loads(where)
     if where is None and _is_path(str(id_or_path)):
         raise ModelNotAvailable(f"{id_or_path}: model folder does not exist (expected a folder written by save_pretrained())")
     if where is None:
         raise _not_available(str(id_or_path), "is neither a local folder nor in the local Hugging Face cache")
     path = Path(where) / "config.json"
     try:
-        return int(json.loads(path.read_text())["num_hidden_layers"]) + 1
+        config = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelNotAvailable(f"{where}: folder has no config.json (save models with save_pretrained())") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelNotAvailable(f"{path}: not a speech-encoder config ({exc})") from None
+    if not isinstance(config, dict):
+        raise ModelNotAvailable(f"{path}: not a speech-encoder config (not a JSON object)")
+    return config
+
+
+def num_layers(id_or_path: str | os.PathLike) -> int:
+    """Hidden states a model gives (transformer blocks + 1), read from its config without loading weights."""
+    config = model_config_json(id_or_path)
+    try:
+        return int(config["num_hidden_layers"]) + 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelNotAvailable(f"model {id_or_path}: not a speech-encoder config ({exc!r})") from None
 
 
 # A weight that may be absent from a checkpoint that otherwise fits its config: the mask embedding replaces

@@ -27,7 +27,7 @@ from braintune.features.settings import Scheme
 from braintune.probing.settings import ProbeSettings
 from braintune.settings import from_mapping, to_dict
 from braintune.study.executors.settings import ExecutorSettings
-from braintune.study.stages import STAGE_TABLE
+from braintune.study.stages import STAGE_TABLE, tune_settings
 from braintune.tuning.settings import TuneSettings
 from braintune.tuning.variants import per_participant
 
@@ -87,6 +87,15 @@ class StudyConfig:
             raise ConfigError(f"layers: 'all' or a list of layer indices, got {self.layers!r}")
         if not isinstance(self.layers, str) and (not self.layers or any(k < 0 for k in self.layers)):
             raise ConfigError(f"layers: 'all' or a non-empty list of layer indices >= 0, got {self.layers!r}")
+        for key in ("models", "participants", "layers", "stages"):
+            values = getattr(self, key)
+            twice = sorted({v for v in values if list(values).count(v) > 1}, key=str) if isinstance(values, list) else []
+            if twice:
+                raise ConfigError(f"{key}: {', '.join(map(str, twice))} listed twice; name each once")
+        if self.device is not None:
+            from braintune.models.devices import check_device
+
+            check_device(self.device, "device")
 
     @property
     def tuning_participants(self) -> list[str]:
@@ -132,12 +141,11 @@ def _validate(cfg: StudyConfig) -> StudyConfig:
             if not cfg.data.corpus(name):
                 raise ConfigError(f"data.{name}: the {PROBE_CORPORA[name].title} folder is needed by the probe "
                                   f"task(s) {', '.join(cfg.probe.tasks_on(name))}")
-    tunes = any(stage.kind == "tune" or stage.tuned_by for stage in stages.values())
-    if tunes and per_participant(cfg.tune.variant):
-        untuned = [p for p in cfg.participants if p not in cfg.tuning_participants]
-        if untuned:
-            raise ConfigError(f"tune.participants: the {cfg.tune.variant} variant tunes one model per participant, so "
-                              f"every participant must tune; {', '.join(untuned)} would be measured untuned")
+    tune_stages = {s for s, stage in stages.items() if stage.kind == "tune"} | {stage.tuned_by for stage in stages.values()}
+    pooled = [s for s in tune_stages - {None} if not per_participant(tune_settings(s, cfg).variant)]
+    if cfg.tune.participants is not None and not pooled:
+        raise ConfigError("tune.participants: only a stage that tunes one model for several participants reads it "
+                          "(tune_multi, or tune.variant: multi); the others tune each participant of the study")
     return cfg
 
 
@@ -174,6 +182,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), raw: 
             raise ConfigError(f"{path}: cannot read the study config ({exc})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: a study config is a mapping of settings (name: value), "
+                          f"got a {type(raw).__name__}")
     raw = apply_overrides(raw, list(overrides))
     inherited = sorted(set((raw.get("tune") or {}) if isinstance(raw.get("tune"), dict) else {}) & set(_STUDY_LEVEL))
     if inherited:

@@ -29,22 +29,26 @@ from braintune.tuning.variants import per_participant
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work: `stage` for `model` (and `participant`, except probe_pretrained);
-    depends_on: the tune cell whose model it measures, if any."""
+    """One unit of work: `stage` for `model` (and `participant`, except probe_pretrained and the
+    tune cell of a variant that tunes one model for many); k: the participant's first k training
+    stories (split.n_train_stories; None: all); depends_on: the tune cell whose model it measures."""
 
     stage: str
     model: str
     participant: str | None
     key: str = field(compare=False, default="")
     depends_on: tuple["Cell", ...] = field(compare=False, default=())
+    k: int | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.stage} {self.model}" + (f" {self.participant}" if self.participant else "")
+        return (f"{self.stage} {self.model}" + (f" {self.participant}" if self.participant else "")
+                + (f" ({self.k} stories)" if self.k else ""))
 
     def folder(self, run_dir: Path) -> Path:
-        """RUN/cells/<stage>/<model tag>/<participant or 'all'>-<key[:10]>"""
-        return Path(run_dir) / "cells" / self.stage / model_tag(self.model) / f"{self.participant or 'all'}-{self.key[:10]}"
+        """RUN/cells/<stage>/<model tag>/<participant or 'all'>[-k<k>]-<key[:10]>"""
+        name = f"{self.participant or 'all'}" + (f"-k{self.k}" if self.k else "") + f"-{self.key[:10]}"
+        return Path(run_dir) / "cells" / self.stage / model_tag(self.model) / name
 
 
 def study_inputs(cfg: StudyConfig) -> Inputs:
@@ -64,7 +68,7 @@ def _section(cfg: StudyConfig, name: str, cell: Cell, inputs: Inputs):
     if name == "split":
         if cell.participant is None:  # a tune cell of all tuning participants
             return {p: inputs.splits[p].to_dict() for p in tuned_on(cell, cfg)}
-        return inputs.splits[cell.participant].to_dict()
+        return inputs.splits[cell.participant].first(cell.k).to_dict()
     if name == "tune":
         return result_settings(tune_settings(cell.stage, cfg))
     if name == "features":
@@ -82,6 +86,7 @@ def cell_key(cell: Cell, cfg: StudyConfig, inputs: Inputs) -> str:
         "settings": {name: _section(cfg, name, cell, inputs) for name in stage.sections},
         "files": files_fingerprint(stage.reads(cell, cfg, inputs), root),
         "deps": sorted(d.key for d in cell.depends_on),
+        **({"k": cell.k} if cell.k else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -102,30 +107,40 @@ def plan_cells(cfg: StudyConfig, inputs: Inputs | None = None) -> list[Cell]:
     """
     inputs = study_inputs(cfg) if inputs is None else inputs
 
-    def make(stage: str, model: str, participant: str | None, deps=()) -> Cell:
-        cell = Cell(stage, model, participant, depends_on=tuple(deps))
-        return Cell(stage, model, participant, cell_key(cell, cfg, inputs), tuple(deps))
+    def make(stage: str, model: str, participant: str | None, deps=(), k: int | None = None) -> Cell:
+        cell = Cell(stage, model, participant, depends_on=tuple(deps), k=k)
+        return Cell(stage, model, participant, cell_key(cell, cfg, inputs), tuple(deps), k)
 
     stages = _stages(cfg)
-    tunes = [s for s in stages if STAGE_TABLE[s].kind == "tune"]
-    # a variant that tunes one model per participant: a tune cell each; else one for all who tune
-    tuning = cfg.tuning_participants if per_participant(cfg.tune.variant) else [None]
-    tuned = {(stage, model, participant): make(stage, model, participant)
-             for stage in tunes for model in cfg.models for participant in tuning}
+    sizes = cfg.split.sizes
+    tuned = {}
+    for stage in (s for s in stages if STAGE_TABLE[s].kind == "tune"):
+        for model in cfg.models:
+            if tunes_each(stage, cfg):  # one model per participant (and number of training stories)
+                tuned.update({(stage, model, p, k): make(stage, model, p, k=k) for p in cfg.participants for k in sizes})
+            else:  # one model for all who tune, on all their stories
+                tuned[stage, model, None, None] = make(stage, model, None)
     cells: list[Cell] = list(tuned.values())
     for model in cfg.models:
         for stage in stages:
             spec = STAGE_TABLE[stage]
-            if stage in tunes:
+            if spec.kind == "tune":
                 continue
             if not spec.per_participant:
                 cells.append(make(stage, model, None))
                 continue
             for participant in cfg.participants:
-                tuned_model = participant if per_participant(cfg.tune.variant) else None
-                deps = (tuned[spec.tuned_by, model, tuned_model],) if spec.tuned_by else ()
-                cells.append(make(stage, model, participant, deps))
+                for k in sizes:
+                    own = spec.tuned_by and tunes_each(spec.tuned_by, cfg)
+                    deps = (tuned[spec.tuned_by, model, *((participant, k) if own else (None, None))],) \
+                        if spec.tuned_by else ()
+                    cells.append(make(stage, model, participant, deps, k))
     return cells
+
+
+def tunes_each(stage: str, cfg: StudyConfig) -> bool:
+    """Whether tune stage `stage` tunes one model per participant (its variant's, braintune.tuning.variants)."""
+    return per_participant(tune_settings(stage, cfg).variant)
 
 
 def waves(cells: list[Cell]) -> list[list[Cell]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from braintune.data.check import require_study_data
+from braintune.errors import ConfigError
 from braintune.io import remove_stale_temporaries, write_atomic, write_table
 from braintune.progress import tqdm
 from braintune.study.config import StudyConfig, dump_config
@@ -142,14 +143,16 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     config's executor.name. A Slurm cluster is checked before the run folder is made.
     """
     name = executor or cfg.executor.name
+    require_models(cfg)
     inputs = study_inputs(cfg)
     kinds = {STAGE_TABLE[s].kind for s in cfg.stages if s in STAGE_TABLE}
     corpora = {name: cfg.data.corpus(name) for name in cfg.probe.corpora} if "probe" in kinds else {}
     require_study_data(inputs.dataset, inputs.splits, rois="align" in kinds, corpora=corpora,
                        corpus_options={"timit": {"test_set": cfg.probe.timit_test_set}})
     if "align" in kinds:
-        cfg.align.check_split({p: inputs.splits[p] for p in cfg.participants},
-                              lambda story: len(inputs.dataset.row_times(story)))
+        for k in cfg.split.sizes:
+            cfg.align.check_split({p: inputs.splits[p].first(k) for p in cfg.participants},
+                                  lambda story: len(inputs.dataset.row_times(story)))
     if inputs.splits:
         cfg = dataclasses.replace(cfg, split=cfg.split.resolved(inputs.splits))
     cell_executor = make_executor(name, cfg)
@@ -174,6 +177,22 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
         report = build_report(run_dir)
         log.info("report: %s", report)
     return run_dir
+
+
+def require_models(cfg: StudyConfig) -> None:
+    """Every model of the study resolves (a local folder or the local Hugging Face cache) before the
+    first cell runs, and none is of a family the study's LoRA tuning cannot adapt: one line otherwise."""
+    from braintune.models import model_config_json
+    from braintune.study.stages import tune_settings
+    from braintune.tuning.settings import LORA_REFUSED
+
+    tunes = {s for s in cfg.stages if s in STAGE_TABLE and STAGE_TABLE[s].kind == "tune"}
+    tunes |= {STAGE_TABLE[s].tuned_by for s in cfg.stages if s in STAGE_TABLE} - {None}
+    lora = any(tune_settings(s, cfg).adapter == "lora" for s in tunes)
+    for model in cfg.models:
+        family = model_config_json(model).get("model_type")
+        if lora and family in LORA_REFUSED:
+            raise ConfigError(f"tune.adapter: lora cannot tune {model} ({family}): {LORA_REFUSED[family]}")
 
 
 def _log_to_file(path: Path) -> None:

@@ -51,13 +51,13 @@ def tuned_on(cell, cfg: StudyConfig) -> list[str]:
 def _tune_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
     files = []
     for participant in tuned_on(cell, cfg):
-        split = inputs.splits[participant]
+        split = inputs.splits[participant].first(cell.k)
         files += inputs.dataset.key_files(participant, [*split.train, split.validation, split.test])
     return list(dict.fromkeys(files))
 
 
 def _align_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
-    split = inputs.splits[cell.participant]
+    split = inputs.splits[cell.participant].first(cell.k)
     files = inputs.dataset.key_files(cell.participant, [*split.train, split.test], rois=True)
     if cfg.align.rules.rois.through_fsaverage(cfg.align):  # the authors' ROI values: the atlas, the affine, the mask
         from braintune.alignment.fsaverage import affine_path, atlas_files
@@ -119,7 +119,7 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     settings = tune_settings(cell.stage, cfg)
     dataset = cfg.data.open_fmri()
     participants = tuned_on(cell, cfg)
-    splits = {p: split for p, split in _splits(cfg, dataset).items() if p in participants}
+    splits = {p: split.first(cell.k) for p, split in _splits(cfg, dataset).items() if p in participants}
     gpus = cfg.executor.gpus_per_job
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         from braintune.tuning.ddp import launch, write_spec
@@ -149,13 +149,15 @@ def run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     model, variant = measured(cell, run_dir)
     voxels = run_dir / "cache" / "alignment" / variant  # per variant: the variants' fits do not displace each other
     dataset = cfg.data.open_fmri()
+    split = _splits(cfg, dataset)[cell.participant].first(cell.k)
     table = align_model(
-        dataset, str(model), cell.participant, _splits(cfg, dataset)[cell.participant], voxels,
+        dataset, str(model), cell.participant, split, voxels,
         tag=cell.model, cache_dir=run_dir / "cache" / "features", scheme=cfg.features, settings=cfg.align,
         layers=cfg.layers, device=cfg.device,
     )
     table = table.rename(columns={"alignment_sem": "sem"})
     table.insert(1, "variant", variant)
+    table["n_train_stories"] = len(split.train)
     _record_model(folder, model, variant)
     _write_table(table, folder)
 
@@ -208,6 +210,11 @@ STAGE_TABLE = {
     "probe_pretrained": Stage("probe", _PROBE, _probe_reads, per_participant=False),
     "probe_tuned": Stage("probe", _PROBE, _probe_reads, tuned_by="tune"),
     "probe_control": Stage("probe", _PROBE, _probe_reads, tuned_by="tune_control", default=False),
+    # one model tuned on all tuning participants at once (tune.participants; Moussa & Toneva, NeurIPS 2025)
+    "tune_multi": Stage("tune", ("tune", "split"), _tune_reads, variant="multi-tuned", fixes=(("variant", "multi"),),
+                        default=False),
+    "align_multi": Stage("align", _ALIGN, _align_reads, tuned_by="tune_multi", default=False),
+    "probe_multi": Stage("probe", _PROBE, _probe_reads, tuned_by="tune_multi", default=False),
 }
 RUNNERS = {name: {"tune": run_tune, "align": run_align, "probe": run_probe}[stage.kind]
            for name, stage in STAGE_TABLE.items()}

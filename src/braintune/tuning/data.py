@@ -33,6 +33,7 @@ from braintune.data.fmri import FMRIDataset, StorySplit
 from braintune.encoding import noise_ceiling
 from braintune.errors import ConfigError, DataError
 from braintune.tuning.settings import TuneSettings
+from braintune.tuning.targets import BlockTargets
 
 
 @dataclass
@@ -41,18 +42,17 @@ class Pairs:
 
     audio: story -> (samples,) float32 at 16 kHz.
     story: (pairs,) index into `stories`; end: (pairs,) int64 sample where the window ends.
-    targets: (pairs, targets) float32, z-scored per story and voxel (0 where a pair has no such target).
-    mask: (pairs, targets) bool, the targets each pair has (None: every pair has every target);
-    a target a pair lacks adds nothing to its loss (braintune.tuning.loop).
+    targets: (pairs, voxels) float32, z-scored per story and voxel; or, for pairs pooled from
+    several participants, BlockTargets (braintune.tuning.targets: each pair has its own
+    participant's voxels only).
     """
 
     stories: list[str]
     audio: dict[str, np.ndarray]
     story: np.ndarray
     end: np.ndarray
-    targets: np.ndarray
+    targets: np.ndarray | BlockTargets
     window: int
-    mask: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.end)
@@ -106,13 +106,11 @@ SHUFFLE_STREAM = 2**31 - 1  # the control's random stream, apart from the data o
 
 
 def shuffled_pairing(pairs: Pairs, seed: int) -> Pairs:
-    """The control's pairs: the same windows, with targets[order] (and their mask) for one
-    permutation `order` of all pairs drawn from default_rng([seed, SHUFFLE_STREAM]) (across
+    """The control's pairs: the same windows, with targets[order] for one permutation `order` of all pairs drawn from default_rng([seed, SHUFFLE_STREAM]) (across
     stories; the same seed gives the same pairing). The windows keep their order, so a CNN
     cache still fits."""
     order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(pairs))
-    return dataclasses.replace(pairs, targets=pairs.targets[order],
-                               mask=None if pairs.mask is None else pairs.mask[order])
+    return dataclasses.replace(pairs, targets=pairs.targets[order])
 
 
 def select_voxels(dataset: FMRIDataset, subject: str, test_story: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from braintune.tuning import distributed
 from braintune.tuning.cache import CNNFeatures
 from braintune.tuning.distributed import Process
 from braintune.tuning.model import BrainTuner
+from braintune.tuning.targets import BlockTargets, target_batch
 from braintune.tuning.settings import TuneSettings
 
 
@@ -37,12 +38,11 @@ def pair_losses(prediction: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
 
 
 def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, features: CNNFeatures,
-                targets: np.ndarray, settings: TuneSettings, process: Process, epoch: int,
-                mask: np.ndarray | None = None) -> float:
+                targets: np.ndarray | BlockTargets, settings: TuneSettings, process: Process, epoch: int) -> float:
     """One pass over the training pairs in the epoch's seeded order, `batch_size` per optimiser step.
 
-    targets: (pairs, targets) z-scored responses; mask: (pairs, targets) bool, the targets each
-    pair has (None: all). Process r of N takes elements r, r + N, ... of each batch, in
+    targets: (pairs, targets) z-scored responses, or pooled participants' (BlockTargets: a pair
+    has its own participant's targets only). Process r of N takes elements r, r + N, ... of each batch, in
     micro-batches; each pair's squared error, averaged over its targets (pair_losses), is
     divided by the global batch's length, so after the gradients are summed over micro-batches
     and processes every process holds the batch's mean-loss gradient and takes the same step.
@@ -52,8 +52,6 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
     net.train()
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     order = np.random.default_rng([settings.seed, epoch]).permutation(len(targets))
-    targets = torch.from_numpy(targets)
-    mask = None if mask is None else torch.from_numpy(mask)
     loss_sum = torch.zeros((), dtype=torch.float64, device=process.device)  # Σ per-pair MSE
     batches = range(0, len(order), settings.batch_size)
     for b in tqdm(batches, desc=f"epoch {epoch}", unit="step", disable=not process.is_main, leave=False):
@@ -64,8 +62,9 @@ def train_epoch(net: BrainTuner, optimizer: torch.optim.Optimizer, scheduler, fe
             x = features(idx)
             with _autocast(process, settings):
                 prediction = net(x)
-            y = targets[idx].to(process.device, x.dtype)
-            per_pair = pair_losses(prediction.to(y.dtype), y, None if mask is None else mask[idx].to(process.device))
+            y, mask = (None if a is None else torch.from_numpy(a).to(process.device) for a in target_batch(targets, idx))
+            y = y.to(x.dtype)
+            per_pair = pair_losses(prediction.to(y.dtype), y, mask)
             (per_pair.sum() / len(batch)).backward()
             loss_sum += per_pair.detach().sum()
         distributed.sum_gradients(process, parameters)
@@ -89,17 +88,15 @@ def _check_finite(loss_sum: torch.Tensor, parameters, optimizer, epoch: int, ste
                            "learning rates")
 
 
-def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray, settings: TuneSettings,
-             process: Process, mask: np.ndarray | None = None) -> tuple[float, float]:
+def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray | BlockTargets, settings: TuneSettings,
+             process: Process) -> tuple[float, float]:
     """(MSE over pairs and voxels, mean over voxels of Pearson r) on the validation pairs.
 
-    targets: (pairs, voxels); mask: (pairs, voxels) bool, the targets each pair has (None: all),
-    the others counted nowhere. Each process predicts every N-th pair; the sums behind both
+    targets: (pairs, voxels), or pooled participants' (BlockTargets: a target a pair lacks counts
+    nowhere). Each process predicts every N-th pair; the sums behind both
     numbers are accumulated in float64 and summed over processes.
     """
     net.eval()
-    targets = torch.from_numpy(targets)
-    mask = None if mask is None else torch.from_numpy(mask)
     # n, Σy, Σp, Σy², Σp², Σyp, Σ(y-p)² per voxel, on the device (nccl reduces only device tensors)
     stats = torch.zeros(7, targets.shape[1], dtype=torch.float64, device=process.device)
     mine = np.arange(process.rank, len(targets), process.world_size)
@@ -107,8 +104,9 @@ def validate(net: BrainTuner, features: CNNFeatures, targets: np.ndarray, settin
         for i in range(0, len(mine), settings.micro_batch_size):
             idx = mine[i : i + settings.micro_batch_size]
             p = net(features(idx)).double()
-            y = targets[idx].to(process.device, torch.float64)
-            w = torch.ones_like(y) if mask is None else mask[idx].to(process.device, torch.float64)
+            y, mask = target_batch(targets, idx)
+            y = torch.from_numpy(y).to(process.device, torch.float64)
+            w = torch.ones_like(y) if mask is None else torch.from_numpy(mask).to(process.device, torch.float64)
             stats += (torch.stack([torch.ones_like(y), y, p, y * y, p * p, y * p, (y - p) ** 2]) * w).sum(dim=1)
     process.sum_(stats)
     n, sy, sp, syy, spp, syp, sse = stats

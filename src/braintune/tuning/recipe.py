@@ -115,8 +115,7 @@ def _tune(dataset: FMRIDataset, participants: list[str], splits: dict[str, Story
 
     def finish_epoch(epoch: int, train_loss: float | None, seconds: float) -> None:
         """Validate, log the epoch and (after a training epoch) checkpoint it."""
-        val_loss, val_r = validate(net, features["validation"], data.validation.targets, settings, process,
-                                   data.validation.mask)
+        val_loss, val_r = validate(net, features["validation"], data.validation.targets, settings, process)
         backbone_lr, head_lr = (group["lr"] for group in optimizer.param_groups)
         records.append({"epoch": epoch, "train_loss": train_loss, "validation_loss": val_loss, "validation_r": val_r,
                         "backbone_lr": backbone_lr, "head_lr": head_lr, "seconds": round(seconds, 3)})
@@ -135,7 +134,7 @@ def _tune(dataset: FMRIDataset, participants: list[str], splits: dict[str, Story
     for epoch in range(len(records), last_epoch + 1):
         start = time.perf_counter()
         train_loss = train_epoch(net, optimizer, scheduler, features["train"], data.train.targets, settings, process,
-                                 epoch, data.train.mask)
+                                 epoch)
         finish_epoch(epoch, train_loss, time.perf_counter() - start)
 
     if last_epoch < settings.epochs:

@@ -12,6 +12,9 @@ from braintune.tuning.variants import check_variant
 
 PAPER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # the attention projections (Moussa & Toneva 2025)
 ADAPTERS = ("none", "lora")  # none: the transformer trains whole; lora: adapters only (braintune.tuning.lora)
+# model families LoRA cannot adapt, and why (braintune.tuning.lora refuses them too)
+LORA_REFUSED = {"wavlm": "transformers' WavLMAttention passes the projections' weights to F.multi_head_attention_forward, "
+                         "so adapters would never run (huggingface/transformers PR #48773)"}
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam (the ICLR paper's) or AdamW (the LoRA paper's)
 
 
@@ -56,7 +59,8 @@ class TuneSettings:
 
     variant: str = field(default="single", metadata={
         "help": "what a tune cell trains (braintune.tuning.variants): 'single', one model per participant on its "
-                "own responses (Moussa et al., ICLR 2025)"})
+                "own responses (Moussa et al., ICLR 2025); 'multi', one model for all tuning participants, a head "
+                "per participant (Moussa & Toneva, NeurIPS 2025)"})
     participants: list[str] | None = field(default=None, metadata={
         "help": "who tunes (a study's tune cells); default: the study's participants"})
     adapter: str = field(default="none", metadata={

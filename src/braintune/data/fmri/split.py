@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from braintune.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ class SplitSettings:
         and a warning names the missing file). Test and validation stories never train.
     train_stories: explicit training stories instead: one list for every participant, or a
         mapping participant -> list (what a run writes into its resolved config).
+    n_train_stories: train on the first k of each participant's training stories, in an order
+        drawn once with order_seed (the same for every participant; a resolved config records the
+        lists in that order): one k, or several (a data-efficiency study: every k is run).
     """
 
     test_story: str = field(default="wheretheressmoke", metadata={"help": "story whose repeats test alignment and give the noise ceiling"})
@@ -46,6 +51,10 @@ class SplitSettings:
                 "the study)"})
     train_stories: list[str] | dict[str, list[str]] | None = field(default=None, metadata={
         "help": "explicit training stories (instead of `stories`)"})
+    n_train_stories: list[int] | None = field(default=None, metadata={
+        "help": "train on the first k of each participant's stories in a seeded order; several k: each is run "
+                "(a data-efficiency study)"})
+    order_seed: int = field(default=0, metadata={"help": "seed of the order whose first k stories train"})
 
     def __post_init__(self):
         if not self.stories.strip():
@@ -62,6 +71,14 @@ class SplitSettings:
                 raise ConfigError(f"train_stories: {held} are held out (test or validation story) and cannot train")
             if not stories:
                 raise ConfigError("train_stories: name at least one story")
+        if self.n_train_stories is not None and (not self.n_train_stories or min(self.n_train_stories) < 1
+                                                 or len(set(self.n_train_stories)) < len(self.n_train_stories)):
+            raise ConfigError(f"n_train_stories: distinct story counts >= 1, got {self.n_train_stories!r}")
+
+    @property
+    def sizes(self) -> list[int | None]:
+        """The numbers of training stories a study runs (None: all of each participant's)."""
+        return sorted(self.n_train_stories) if self.n_train_stories else [None]
 
     def resolved(self, splits: dict[str, "StorySplit"]) -> "SplitSettings":
         """These settings with the training stories of `splits` written out (one list if all agree)."""
@@ -81,6 +98,10 @@ class StorySplit:
 
     def to_dict(self) -> dict:
         return {"train": list(self.train), "validation": self.validation, "test": self.test}
+
+    def first(self, k: int | None) -> StorySplit:
+        """The split that trains on the first k training stories (all for None)."""
+        return self if k is None else StorySplit(list(self.train[:k]), self.validation, self.test)
 
 
 def story_list(layout_class, settings: SplitSettings) -> StoryList | None:
@@ -135,8 +156,22 @@ def resolve_split(dataset, participants: Sequence[str], settings: SplitSettings 
         if not train:
             raise DataError(f"{dataset.root}: no training stories for {p} besides "
                             f"{settings.test_story!r} and {settings.validation_story!r}")
+        if settings.n_train_stories is not None:
+            train = _seeded_order(train, settings.order_seed, isinstance(settings.train_stories, (list, dict)))
+            if max(settings.n_train_stories) > len(train):
+                raise ConfigError(f"split.n_train_stories: {max(settings.n_train_stories)} training stories asked, "
+                                  f"but {p} has {len(train)}")
         splits[p] = StorySplit(train=train, validation=settings.validation_story, test=settings.test_story)
     return splits
+
+
+def _seeded_order(stories: list[str], seed: int, given: bool) -> list[str]:
+    """The training stories in the order whose first k train: drawn with `seed` from the sorted
+    list, or as `given` (a resolved config's lists are already in that order)."""
+    if given:
+        return list(stories)
+    ordered = sorted(stories)
+    return [ordered[i] for i in np.random.default_rng([seed, 17]).permutation(len(ordered))]
 
 
 def _listed_stories(dataset, participant: str, heard: set[str], held: set[str], named: StoryList) -> list[str]:

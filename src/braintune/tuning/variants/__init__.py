@@ -1,6 +1,8 @@
 """Tuning variants: what one tune cell trains. `tune.variant` picks one.
 
     single   one model per participant on its own responses (Moussa et al., ICLR 2025)
+    multi    one model for several participants, batches mixing them, a head per participant
+             (Moussa & Toneva, NeurIPS 2025; usually with tune.adapter: lora)
 
 A variant (braintune.tuning.variants.base.TuningVariant) says whether it tunes one model per
 participant, loads its data (pairs with a mask for the targets a sample lacks), builds its
@@ -27,6 +29,7 @@ class Entry:
 
 VARIANTS = {
     "single": Entry(per_participant=True, implementation="braintune.tuning.variants.single:VARIANT"),
+    "multi": Entry(per_participant=False, implementation="braintune.tuning.variants.multi:VARIANT"),
 }
 
 
