@@ -48,7 +48,12 @@ def _generate_once(folder: Path, generate, what: str, arguments: dict) -> Path:
     return folder
 
 
-def fmri_settings(size: str = "default", seed: int = 0) -> dict:
+# The studies `braintune demo` runs: their packaged config and how many simulated participants they need.
+STUDIES = {"demo": {"config": "demo", "participants": 2},
+           "data-efficiency": {"config": "data-efficiency-demo", "participants": 4}}
+
+
+def fmri_settings(size: str = "default", seed: int = 0, participants: int = 2) -> dict:
     """simulate_dataset arguments of the demo's participants ("small": the quick test size).
 
     High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
@@ -58,7 +63,7 @@ def fmri_settings(size: str = "default", seed: int = 0) -> dict:
     """
     small = size == "small"
     return dict(
-        n_participants=2, n_train_stories=5 if small else 12, story_seconds=(40, 60) if small else (80, 100),
+        n_participants=participants, n_train_stories=5 if small else 12, story_seconds=(40, 60) if small else (80, 100),
         test_story_seconds=80 if small else 150, n_repeats=5, ceiling_range=(0.5, 0.98), seed=seed,
     )
 
@@ -76,13 +81,14 @@ def simulate_with_rois(out: Path, **settings) -> Path:
     return out
 
 
-def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path]:
+def demo_data(out: Path, seed: int = 0, size: str = "default", participants: int = 2) -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
     from braintune.synthetic.corpora import simulate_speech_commands, simulate_timit
 
     data = Path(out) / "data"
     return {
-        "fmri": _generate_once(data / "fmri", simulate_with_rois, "simulated participants", fmri_settings(size, seed)),
+        "fmri": _generate_once(data / "fmri", simulate_with_rois, "simulated participants",
+                               fmri_settings(size, seed, participants)),
         "timit": _generate_once(data / "timit", simulate_timit, "stand-in TIMIT", {"seed": seed}),
         "speech_commands": _generate_once(
             data / "speech_commands", simulate_speech_commands, "stand-in Speech Commands", {"seed": seed}
@@ -90,14 +96,17 @@ def demo_data(out: Path, seed: int = 0, size: str = "default") -> dict[str, Path
     }
 
 
-def demo_config(out: Path, data: dict[str, Path], overrides: list[str] = ()) -> StudyConfig:
-    """configs/demo.yaml with the data folders and run folder filled in, then `overrides`."""
+def demo_config(out: Path, data: dict[str, Path], overrides: list[str] = (), study: str = "demo") -> StudyConfig:
+    """The study's packaged config (configs/demo.yaml) with the data folders and run folder filled
+    in, then `overrides`."""
     fixed = [f"out={Path(out) / 'run'}"] + [f"data.{k}={v}" for k, v in data.items()]
-    return load_config(packaged_config("demo"), fixed + list(overrides))
+    return load_config(packaged_config(STUDIES[study]["config"]), fixed + list(overrides))
 
 
-def run_demo(out: str | Path = "demo-run", overrides: list[str] = (), size: str = "default", executor: str | None = None) -> Path:
-    """Simulate the data and run the demo study; returns the run folder."""
+def run_demo(out: str | Path = "demo-run", overrides: list[str] = (), size: str = "default", executor: str | None = None,
+             study: str = "demo") -> Path:
+    """Simulate the data and run a demo study (STUDIES: the paper's, or the data-efficiency study);
+    returns the run folder."""
     out = Path(out).resolve()
-    data = demo_data(out, size=size)
-    return run_study(demo_config(out, data, overrides), executor=executor)
+    data = demo_data(out, size=size, participants=STUDIES[study]["participants"])
+    return run_study(demo_config(out, data, overrides, study), executor=executor)
