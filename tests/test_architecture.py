@@ -20,9 +20,9 @@ ALLOWED = {
     "tuning": {"data", "models", "encoding"},
     "probing": {"data", "models", "encoding"},
     "pretraining": {"data", "models", "synthetic", "probing"},
-    "report": set(),
+    "report": {"data", "encoding"},
     "study": {"data", "models", "features", "encoding", "alignment", "tuning", "probing", "report"},
-    "demo": {"study", "synthetic"},
+    "demo": {"study", "synthetic", "data"},
     "cli": {"data", "models", "synthetic", "features", "encoding", "alignment", "tuning", "probing", "report",
             "study", "demo", "pretraining"},
 }

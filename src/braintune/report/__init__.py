@@ -1,7 +1,8 @@
-"""Figures 1 and 2, the hierarchy statistics, participant-level paired differences and report.html
-from the tables a study run wrote.
+"""Figures 1 and 2, the hierarchy statistics, participant-level paired differences, the brain maps and
+report.html from the tables and voxel arrays a study run wrote.
 
-Reads files only (pandas, numpy, scipy, matplotlib); it imports no other stage.
+Reads files only (pandas, numpy, scipy, matplotlib); of the other stages it imports only the data
+readers (the participants' cortex files, for the brain maps) and encoding's fdr_bh.
 """
 
 from braintune.report.build import build_report

@@ -6,6 +6,7 @@ Reads (whichever exist)            Writes (each atomically: temp file, then os.r
   RUN/tables/probing.{parquet,csv}   RUN/tables/alignment_differences.{csv,parquet},
                                        alignment_hierarchy_differences.{csv,parquet} (statistics.py)
                                      RUN/figures/figure1.{png,pdf}, figure2.{png,pdf}
+  RUN/cache/alignment/ voxel arrays, the dataset's cortex files   RUN/figures/maps/*.{png,pdf} (run_maps.py)
                                      RUN/report.html
 """
 
@@ -20,11 +21,12 @@ from typing import Callable, NamedTuple
 import pandas as pd
 
 import braintune
-from braintune.errors import DataError
+from braintune.errors import BraintuneError, DataError
 from braintune.io import write_atomic, write_table
 from braintune.report import figures
 from braintune.report import html as page
 from braintune.report.hierarchy import alignment_hierarchy, probing_hierarchy
+from braintune.report.run_maps import MapSettings, brain_maps, brain_maps_html
 from braintune.report.statistics import alignment_differences, hierarchy_differences
 from braintune.report.tables import (
     read_alignment,
@@ -146,11 +148,23 @@ def _statistics_html(run_dir: Path, alignment: pd.DataFrame | None) -> str:
     return "".join(parts)
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Rebuild the summaries, hierarchy statistics, paired differences, Figures 1-2 and report.html of a run folder.
+def _maps_html(run_dir: Path, settings: MapSettings | None) -> str:
+    """Draw the brain maps (run_maps.brain_maps) and return their report section; a map that cannot
+    be drawn (a broken cortex or voxel file) leaves the section saying why, not a failed report."""
+    try:
+        return brain_maps_html(brain_maps(run_dir, settings))
+    except BraintuneError as exc:
+        log.warning("%s: brain maps not drawn: %s", run_dir, exc)
+        return page.absent_html(f"No brain maps: {html.escape(str(exc))}")
+
+
+def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
+    """Rebuild the summaries, hierarchy statistics, paired differences, Figures 1-2, the brain maps and
+    report.html of a run folder.
 
     Either results table may be absent (the report says so); both absent, a missing run
     folder, or a table lacking required columns raise DataError naming the file.
+    maps: what the brain maps show (default: the run's config.yaml `align` section; run_maps.py).
     Returns the path of RUN/report.html.
     """
     run_dir = Path(run_dir)
@@ -190,6 +204,7 @@ def build_report(run_dir: str | Path) -> Path:
         )
 
     statistics_html = _statistics_html(run_dir, results.get("alignment"))
+    maps_html = _maps_html(run_dir, maps)
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
         config_html = f"<p><code>config.yaml</code></p><pre>{html.escape(config_path.read_text('utf-8'))}</pre>"
@@ -202,6 +217,7 @@ def build_report(run_dir: str | Path) -> Path:
         absent="".join(page.absent_html(html.escape(a)) for a in absent),
         hierarchy="".join(hierarchy_html),
         statistics=statistics_html,
+        brain_maps=maps_html,
         tables="".join(tables_html),
         config=config_html,
         **fig_html,

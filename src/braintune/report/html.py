@@ -82,12 +82,13 @@ def definition_table_html(rows: dict[str, str]) -> str:
 
 
 def render_page(
-    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, statistics: str, tables: str,
-    config: str,
+    *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, statistics: str,
+    brain_maps: str, tables: str, config: str,
 ) -> str:
     """Fill the page template; every argument is an HTML fragment (escape text first)."""
     template = Template(resources.files("braintune.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(
         title=html.escape(title), run_info=run_info, absent=absent,
-        figure1=figure1, figure2=figure2, hierarchy=hierarchy, statistics=statistics, tables=tables, config=config,
+        figure1=figure1, figure2=figure2, hierarchy=hierarchy, statistics=statistics, brain_maps=brain_maps,
+        tables=tables, config=config,
     )
