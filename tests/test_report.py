@@ -168,7 +168,8 @@ def test_figures_plot_the_summary_tables_numbers(full_run):
 
 def test_figures_are_non_trivial_png_and_pdf(full_run):
     run, _ = full_run
-    for stem, (n_rows, n_cols) in {"figure1": (2, 2), "figure2": (2, 4)}.items():
+    # one column per model (the paper's families), one row per ROI (Figure 1) or task (Figure 2)
+    for stem, (n_rows, n_cols) in {"figure1": (2, 2), "figure2": (4, 2)}.items():
         png = (run / "figures" / f"{stem}.png").read_bytes()
         pdf = (run / "figures" / f"{stem}.pdf").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 30_000
@@ -341,3 +342,48 @@ def test_report_writes_the_hierarchy_tables_of_every_variant(full_run):
     assert set(probing.loc[probing["variant"] == "control", "n_models"]) == {3}
     text = report.read_text("utf-8")
     assert "tables/alignment_hierarchy.csv" in text and "late_minus_peak" in text
+
+
+def test_a_data_efficiency_run_gets_its_section_and_the_full_data_everywhere_else(tmp_path):
+    """Several numbers of training stories: the figures and summaries use each participant's full data;
+    the data-efficiency table gives the smallest k reaching the pretrained model's full-data alignment."""
+    rows = []
+    for k in (2, 4, 8):
+        for v in ("pretrained", "tuned", "multi-tuned"):
+            gain = {"pretrained": 0.0, "tuned": 0.02 * k, "multi-tuned": 0.2}[v]
+            rows += [dict(model="m", variant=v, participant=p, n_train_stories=k, layer=layer, roi=roi,
+                          alignment=0.1 * k / 8 + gain + 0.01 * layer + OFFSETS[p])
+                     for p in PARTICIPANTS for layer in LAYERS for roi in ROIS]
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(run / "tables" / "alignment.csv", index=False)
+    build_report(run)
+    summary = pd.read_csv(run / "tables" / "alignment_summary.csv")
+    assert len(summary) == 3 * len(LAYERS) * len(ROIS)  # k = 8 only
+    needed = pd.read_csv(run / "tables" / "data_efficiency_stories.csv").set_index(["roi", "variant"])
+    # pretrained at k = 8: 0.1 + 0.02 (layer 2) + 0.01 (mean offset); tuned reaches it at k = 4 (0.05 + 0.08 + ...),
+    # multi-tuned at k = 2 (0.025 + 0.2 + ...): 2x and 4x less data
+    assert needed.loc[("late_language", "tuned"), "smallest_k"] == 4
+    assert needed.loc[("late_language", "multi-tuned"), "less_data"] == 4.0
+    assert needed.loc[("late_language", "pretrained"), "smallest_k"] == 8
+    assert (run / "figures" / "data_efficiency.png").stat().st_size > 10_000
+    assert "Data efficiency" in (run / "report.html").read_text("utf-8")
+
+
+@pytest.mark.parametrize("cut", ["mid-row", "missing-fields"])
+def test_a_truncated_csv_table_is_refused_in_one_line_and_parquet_is_preferred(cut, tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    table = alignment_table()
+    text = table.to_csv(index=False)
+    lines = text.splitlines()
+    csv = run / "tables" / "alignment.csv"
+    csv.write_text(text[:-12] if cut == "mid-row" else "\n".join(lines[:-1] + [",".join(lines[-1].split(",")[:4])]) + "\n")
+    from braintune.cli import main
+
+    assert main(["report", str(run)]) == 1
+    assert re.match(rf"braintune report: error: {re.escape(str(csv))}: the last row (is incomplete|has 4 fields)",
+                    capsys.readouterr().err)
+    table.to_parquet(run / "tables" / "alignment.parquet", index=False)  # both: the parquet table is read
+    assert main(["report", str(run)]) == 0
+    assert "whole_co," not in (run / "tables" / "alignment_summary.csv").read_text()

@@ -29,6 +29,7 @@ from braintune.report.hierarchy import alignment_hierarchy, probing_hierarchy
 from braintune.report.run_maps import MapSettings, brain_maps, brain_maps_html
 from braintune.report.statistics import alignment_differences, hierarchy_differences
 from braintune.report.tables import (
+    full_data,
     read_alignment,
     read_probing,
     summarise_alignment,
@@ -65,6 +66,7 @@ def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.Da
         "layers": esc(f"{layers[0]}–{layers[-1]}") if layers else "—",
     }
     rows.update(_story_rows(run_dir / "config.yaml"))
+    rows.update(_roi_values_row(run_dir / "config.yaml"))
     for name, path in sources.items():
         rows[f"{name} table"] = (
             f"<code>{esc(str(path.relative_to(run_dir)))}</code> (written {esc(_timestamp(path))})" if path else "absent"
@@ -90,6 +92,47 @@ def _story_rows(config_path: Path) -> dict[str, str]:
         text = f"{len(train)} ({', '.join(train)})"
     return {"training stories": esc(text), "validation story": esc(str(split.get("validation_story"))),
             "test story": esc(str(split.get("test_story")))}
+
+
+def _roi_values_row(config_path: Path) -> dict[str, str]:
+    """How the run's ROI values were made (the protocol's rule; braintune.alignment.protocols)."""
+    import yaml
+
+    try:
+        align = (yaml.safe_load(config_path.read_text("utf-8")) or {}).get("align") or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    through_atlas = align.get("protocol") == "authors" and align.get("atlas")
+    text = ("HCP-MMP1 area means on fsaverage (the authors' aggregation: their affine to MNI, nilearn's vol_to_surf, "
+            "NaN as 0; a group is the mean of its areas' means)" if through_atlas else
+            "means over each ROI's voxels whose noise ceiling passes the threshold")
+    return {"ROI values": html.escape(text)}
+
+
+def _efficiency_html(run_dir: Path, alignment: pd.DataFrame | None) -> str:
+    """The data-efficiency section (several numbers of training stories; braintune.report.efficiency):
+    its tables and figure, or nothing for a study with one."""
+    from braintune.report import efficiency
+
+    if alignment is None or not efficiency.has_sizes(alignment):
+        return ""
+    curves = efficiency.best_layer_curves(alignment)
+    needed = efficiency.stories_needed(curves)
+    write_table(curves, run_dir / "tables", "data_efficiency")
+    write_table(needed, run_dir / "tables", "data_efficiency_stories")
+    figure = efficiency.efficiency_figure(curves)
+    png = efficiency.figure_bytes(figure, "png")
+    write_atomic(run_dir / "figures" / "data_efficiency.png", png)
+    write_atomic(run_dir / "figures" / "data_efficiency.pdf", efficiency.figure_bytes(figure, "pdf"))
+    shown = needed[needed["roi"].isin(efficiency.EFFICIENCY_ROIS)]
+    return ("<h2>Data efficiency: alignment against a participant's training stories</h2>"
+            "<p>Each participant aligned (and, for the single-participant brain-tuned models, tuned) on its first k "
+            "training stories; the layer is each participant's best at the full data, then fixed across k; mean ± SE "
+            "over participants. The table gives, per variant, the smallest k whose mean reaches the pretrained "
+            "model's alignment at the full data, and the full number over it (how many times less data).</p>"
+            + page.figure_html(png, "Data efficiency: alignment against the number of training stories",
+                               "Also <code>figures/data_efficiency.pdf</code>, <code>tables/data_efficiency.csv</code>.")
+            + shown.to_html(index=False, na_rep="not reached", float_format=lambda v: f"{v:.3g}", border=0))
 
 
 class _Part(NamedTuple):
@@ -178,6 +221,9 @@ def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
         )
     read = {"alignment": read_alignment, "probing": read_probing}
     results = {name: read[name](path) for name, path in sources.items() if path}
+    every_size = results.get("alignment")
+    if every_size is not None:  # the figures, summaries and statistics: each participant's full data
+        results["alignment"] = full_data(every_size)
 
     absent, fig_html, tables_html, hierarchy_html = [], {}, [], []
     for part in PARTS:
@@ -204,6 +250,7 @@ def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
         )
 
     statistics_html = _statistics_html(run_dir, results.get("alignment"))
+    efficiency_html = _efficiency_html(run_dir, every_size)
     maps_html = _maps_html(run_dir, maps)
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
@@ -218,6 +265,7 @@ def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
         hierarchy="".join(hierarchy_html),
         statistics=statistics_html,
         brain_maps=maps_html,
+        efficiency=efficiency_html,
         tables="".join(tables_html),
         config=config_html,
         **fig_html,

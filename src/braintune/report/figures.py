@@ -40,6 +40,7 @@ STYLE = {
     "pretrained": dict(color="#0072B2", linestyle="--", marker="o", label="pretrained", zorder=3),
     "tuned": dict(color="#D55E00", linestyle="-", marker="s", label="brain-tuned", zorder=2),
     "control": dict(color="#009E73", linestyle=":", marker="^", label="control (shuffled pairs)", zorder=4),
+    "multi-tuned": dict(color="#CC79A7", linestyle="-.", marker="D", label="multi-participant tuned", zorder=2),
 }
 PANEL_SIZE = (4.6, 3.2)  # inches per panel
 
@@ -83,7 +84,7 @@ def _legend(fig: Figure, summary: pd.DataFrame, count_column: str, what: str, si
 
 def _grid(n_rows: int, n_cols: int, title: str) -> tuple[Figure, list[list[Axes]]]:
     fig = Figure(figsize=(PANEL_SIZE[0] * n_cols, PANEL_SIZE[1] * n_rows + 0.8), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey="col")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey="row")
     fig.suptitle(title, fontsize="large", fontweight="bold")
     return fig, axes
 
@@ -92,14 +93,14 @@ def figure1(alignment_summary: pd.DataFrame) -> Figure:
     """Normalised alignment per layer, late-language and primary-auditory ROIs.
 
     alignment_summary: output of summarise_alignment (model, roi, variant, layer, mean, se,
-    n_participants). One row of panels per model, one panel per ROI.
+    n_participants). One column of panels per model (the paper's Wav2Vec2.0 and HuBERT), one row per ROI.
     """
     models = list(dict.fromkeys(alignment_summary["model"]))
-    fig, axes = _grid(len(models), len(FIGURE1_ROIS), "Figure 1 — layer-wise brain alignment")
+    fig, axes = _grid(len(FIGURE1_ROIS), len(models), "Figure 1 — layer-wise brain alignment")
     shown = alignment_summary[alignment_summary["roi"].isin(FIGURE1_ROIS)]
     _legend(fig, shown, "n_participants", "participants", "one participant")
-    for row, model in enumerate(models):
-        for col, roi in enumerate(FIGURE1_ROIS):
+    for col, model in enumerate(models):
+        for row, roi in enumerate(FIGURE1_ROIS):
             ax = axes[row][col]
             rows = alignment_summary[(alignment_summary["model"] == model) & (alignment_summary["roi"] == roi)]
             _panel(ax, rows, r"normalised alignment ($r$ / CC$_\mathrm{max}$)")
@@ -111,16 +112,16 @@ def figure2(probing_summary: pd.DataFrame) -> Figure:
     """Probe score per layer for each task (r2 for mfcc, macro-F1 for the others).
 
     probing_summary: output of summarise_probing (model, task, metric, variant, layer, mean,
-    se, n_models). One row of panels per model, one panel per task; brain-tuned lines are
-    the mean ± SE across the per-participant tuned models.
+    se, n_models). One column of panels per model (the paper's Wav2Vec2.0 and HuBERT), one row per
+    task; brain-tuned lines are the mean ± SE across the per-participant tuned models.
     """
     models = list(dict.fromkeys(probing_summary["model"]))
     tasks = ordered_tasks(probing_summary["task"])
     metrics = {t: primary_metric(t, set(probing_summary.loc[probing_summary["task"] == t, "metric"])) for t in tasks}
-    fig, axes = _grid(len(models), len(tasks), "Figure 2 — layer-wise probing")
+    fig, axes = _grid(len(tasks), len(models), "Figure 2 — layer-wise probing")
     _legend(fig, probing_summary, "n_models", "per-participant models", "single model")
-    for row, model in enumerate(models):
-        for col, task in enumerate(tasks):
+    for col, model in enumerate(models):
+        for row, task in enumerate(tasks):
             ax = axes[row][col]
             metric = metrics[task]
             rows = probing_summary[

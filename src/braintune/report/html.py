@@ -12,7 +12,8 @@ import pandas as pd
 
 from braintune.report.tables import VARIANTS
 
-VARIANT_HEADERS = {"pretrained": "pretrained", "tuned": "brain-tuned", "control": "control (shuffled pairs)"}
+VARIANT_HEADERS = {"pretrained": "pretrained", "tuned": "brain-tuned", "control": "control (shuffled pairs)",
+                   "multi-tuned": "multi-participant tuned"}
 
 
 def _mean_se_text(mean: float, se: float, n: int) -> str:
@@ -83,12 +84,12 @@ def definition_table_html(rows: dict[str, str]) -> str:
 
 def render_page(
     *, title: str, run_info: str, absent: str, figure1: str, figure2: str, hierarchy: str, statistics: str,
-    brain_maps: str, tables: str, config: str,
+    brain_maps: str, tables: str, config: str, efficiency: str = "",
 ) -> str:
     """Fill the page template; every argument is an HTML fragment (escape text first)."""
     template = Template(resources.files("braintune.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(
         title=html.escape(title), run_info=run_info, absent=absent,
         figure1=figure1, figure2=figure2, hierarchy=hierarchy, statistics=statistics, brain_maps=brain_maps,
-        tables=tables, config=config,
+        tables=tables, config=config, efficiency=efficiency,
     )

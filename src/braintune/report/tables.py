@@ -14,12 +14,14 @@ import pandas as pd
 
 from braintune.errors import DataError
 
-ALIGNMENT_KEYS = ("model", "variant", "participant", "layer", "roi")
+ALIGNMENT_KEYS = ("model", "variant", "participant", "n_train_stories", "layer", "roi")
 PROBING_KEYS = ("model", "variant", "participant", "layer", "task", "metric")
+INTEGER_KEYS = ("layer", "n_train_stories")
 
-# The model measured: as given, brain-tuned on one participant, or the control tuned on that
-# participant's responses with the window->response pairing shuffled (braintune.study.stages).
-VARIANTS = ("pretrained", "tuned", "control")
+# The model measured: as given, brain-tuned on one participant, the control tuned on that
+# participant's responses with the window->response pairing shuffled, or one model tuned on
+# several participants at once (braintune.study.stages).
+VARIANTS = ("pretrained", "tuned", "control", "multi-tuned")
 ROI_ORDER = (
     "late_language", "primary_auditory", "early_auditory", "angular_gyrus",
     "lateral_temporal", "ifg_mfg", "whole_cortex",
@@ -50,8 +52,10 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
     str ("" where empty, e.g. the participant of a pretrained model's probe).
     """
     required = (*keys, value)
-    text_keys = [c for c in keys if c != "layer"]
+    text_keys = [c for c in keys if c not in INTEGER_KEYS]
     path = Path(path)
+    if path.suffix != ".parquet":
+        _check_complete(path)
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
@@ -59,6 +63,8 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
             table = pd.read_csv(path, dtype=dict.fromkeys(text_keys, str))
     except (OSError, ValueError) as exc:  # pandas' parser and pyarrow errors are ValueErrors
         raise DataError(f"{path}: cannot read table ({exc})") from exc
+    if "n_train_stories" in keys and "n_train_stories" not in table.columns:  # a table of an earlier braintune
+        table = table.assign(n_train_stories=0)
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise DataError(
@@ -68,15 +74,17 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
     table = table.copy()
-    for col in ("layer", value):
+    integers = [c for c in keys if c in INTEGER_KEYS]
+    for col in (*integers, value):
         values = pd.to_numeric(table[col], errors="coerce")
         bad = values.isna() & table[col].notna()
         if bad.any():
             raise DataError(f"{path}: column {col!r} holds non-numbers, e.g. {table[col][bad].iloc[0]!r}")
         table[col] = values.astype(float)
-    if table["layer"].isna().any() or (table["layer"] % 1 != 0).any():
-        raise DataError(f"{path}: column 'layer' must hold whole numbers")
-    table["layer"] = table["layer"].astype(int)
+    for col in integers:
+        if table[col].isna().any() or (table[col] % 1 != 0).any():
+            raise DataError(f"{path}: column {col!r} must hold whole numbers")
+        table[col] = table[col].astype(int)
     for col in text_keys:
         table[col] = table[col].fillna("").astype(str)
     unknown = sorted(set(table["variant"]) - set(VARIANTS))
@@ -87,6 +95,32 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
         row = table.loc[duplicated, list(keys)].iloc[0].to_dict()
         raise DataError(f"{path}: {int(duplicated.sum())} rows repeat the same {', '.join(keys)}, e.g. {row}")
     return table
+
+
+def _check_complete(path: Path) -> None:
+    """A DataError when a CSV's last row is cut short (a truncated copy): it must end with a newline
+    and hold as many fields as the header."""
+    import csv
+
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 CSV table ({exc})") from None
+    lines = text.splitlines()
+    if len(lines) > 1 and not text.endswith("\n"):
+        raise DataError(f"{path}: the last row is incomplete (the file ends without a newline: truncated?); "
+                        "rebuild the table or use the .parquet beside it")
+    if len(lines) > 1:
+        header, last = next(csv.reader([lines[0]])), next(csv.reader([lines[-1]]))
+        if len(last) != len(header):
+            raise DataError(f"{path}: the last row has {len(last)} fields, the header {len(header)} (truncated?)")
+
+
+def full_data(alignment: pd.DataFrame) -> pd.DataFrame:
+    """The rows measured on all of a participant's training stories: the largest n_train_stories of
+    each model x variant x participant (a data-efficiency study runs several; braintune.report.efficiency)."""
+    keys = ["model", "variant", "participant"]
+    return alignment[alignment["n_train_stories"] == alignment.groupby(keys)["n_train_stories"].transform("max")]
 
 
 def read_alignment(path: str | Path) -> pd.DataFrame:
