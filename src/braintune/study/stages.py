@@ -147,7 +147,8 @@ def run_align(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
     from braintune.alignment import align_model
 
     model, variant = measured(cell, run_dir)
-    voxels = run_dir / "cache" / "alignment" / variant  # per variant: the variants' fits do not displace each other
+    # per variant (and number of training stories): fits of one do not displace another's
+    voxels = run_dir / "cache" / "alignment" / variant / (f"k{cell.k}" if cell.k else "")
     dataset = cfg.data.open_fmri()
     split = _splits(cfg, dataset)[cell.participant].first(cell.k)
     table = align_model(
