@@ -99,3 +99,42 @@ def test_a_multi_participant_study_tunes_one_model_that_every_participant_is_ali
     assert sorted((c.participant, c.k) for c in aligned) == [("UTS01", 2), ("UTS01", 3), ("UTS02", 2), ("UTS02", 3)]
     assert all(c.depends_on == (tune_cell,) for c in aligned)
     assert len({c.key for c in aligned}) == 4
+
+
+def test_a_common_head_puts_every_participant_on_the_same_fsaverage_vertices(sim_dataset, tmp_path):
+    """tune.head: common (the anchor's): the responses of both participants brought onto the simulated
+    atlas's late-language vertices by the authors' projection, one head over the shared vertices; the
+    projection of a row equals the one-value projection (surface_values) of each voxel value."""
+    from braintune.data.fsaverage import CommonSpace, FsaverageAtlas, area_vertices, surface_values
+    from braintune.data.pycortex import Subject, cortical_mask
+    from braintune.tuning.variants.multi import COMMON_AREAS, common_space_projection
+
+    truth = sim_dataset / "simulation_truth"
+    space = CommonSpace(str(truth / "atlas"), str(truth / "affine_transforms"))
+    dataset = open_dataset("ds003020", sim_dataset)
+    atlas = FsaverageAtlas.read(space.atlas)
+    vertices = area_vertices(atlas, COMMON_AREAS)
+    project = common_space_projection(dataset, "UTS01", space, atlas, vertices)
+    row = dataset.load_responses("UTS01", "simstory01")[3]
+    files = dataset.cortex("UTS01")
+    subject = Subject(files.subject)
+    mask = cortical_mask(subject, subject.transform(files.transform), "thick")
+    from braintune.data.fsaverage import affine_path, read_affine
+
+    one = surface_values(row, mask, read_affine(affine_path(space.affines, "UTS01")), atlas)
+    expected = np.concatenate([np.nan_to_num(one["lh"][vertices[0]]), np.nan_to_num(one["rh"][vertices[1]])])
+    np.testing.assert_allclose(project(row[None])[0], expected, rtol=1e-5, atol=1e-6)
+
+    splits = resolve_split(dataset, ["UTS01", "UTS02"])
+    data = get_variant("multi").load_data(dataset, ["UTS01", "UTS02"], splits, dataclasses.replace(FAST, head="common"),
+                                          space)
+    n = sum(map(len, vertices))
+    assert data.voxels.tolist() == [*vertices[0], *vertices[1]] and data.owners is None
+    assert data.train.targets.shape[1] == n and all(len(c) > 0 for c in data.train.targets.columns)
+    shared = np.intersect1d(*data.train.targets.columns)
+    assert len(shared) > 0  # both participants' language voxels reach the same vertices
+    settings = dataclasses.replace(FAST, variant="multi", head="common", epochs=1)
+    backbone = tune(dataset, ["UTS01", "UTS02"], "tiny:hubert", tmp_path / "common", settings, split=splits, space=space)
+    from safetensors.numpy import load_file
+
+    assert load_file(backbone.parent / "head.safetensors")["weight"].shape[0] == n

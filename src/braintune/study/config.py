@@ -143,6 +143,9 @@ def _validate(cfg: StudyConfig) -> StudyConfig:
                                   f"task(s) {', '.join(cfg.probe.tasks_on(name))}")
     tune_stages = {s for s, stage in stages.items() if stage.kind == "tune"} | {stage.tuned_by for stage in stages.values()}
     pooled = [s for s in tune_stages - {None} if not per_participant(tune_settings(s, cfg).variant)]
+    if any(tune_settings(s, cfg).head == "common" for s in pooled) and not cfg.align.atlas:
+        raise ConfigError("tune.head: common brings the participants' responses onto fsaverage through the authors' "
+                          "projection: set align.atlas and align.affines")
     if cfg.tune.participants is not None and not pooled:
         raise ConfigError("tune.participants: only a stage that tunes one model for several participants reads it "
                           "(tune_multi, or tune.variant: multi); the others tune each participant of the study")

@@ -73,6 +73,9 @@ def _section(cfg: StudyConfig, name: str, cell: Cell, inputs: Inputs):
         return result_settings(tune_settings(cell.stage, cfg))
     if name == "features":
         return cfg.features.settings()
+    if name == "space":  # the common space of a shared head (tune.head: common)
+        common = tune_settings(cell.stage, cfg).head == "common"
+        return {"atlas": cfg.align.atlas, "affines": cfg.align.affines} if common else {}
     return result_settings(getattr(cfg, name))
 
 

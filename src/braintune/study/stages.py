@@ -50,21 +50,28 @@ def tuned_on(cell, cfg: StudyConfig) -> list[str]:
 
 def _tune_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
     files = []
+    common = tune_settings(cell.stage, cfg).head == "common"
     for participant in tuned_on(cell, cfg):
         split = inputs.splits[participant].first(cell.k)
         files += inputs.dataset.key_files(participant, [*split.train, split.validation, split.test])
+        files += _space_files(cfg, inputs, participant) if common else []
     return list(dict.fromkeys(files))
+
+
+def _space_files(cfg: StudyConfig, inputs: Inputs, participant: str) -> list[Path]:
+    """The common space's files a participant's values are brought through: the atlas, its affine, its mask."""
+    from braintune.data.fsaverage import affine_path, atlas_files
+
+    cortex = inputs.dataset.cortex(participant)
+    return [*atlas_files(cfg.align.atlas), affine_path(cfg.align.affines, participant),
+            cortex.subject / "transforms" / cortex.transform / "mask_thick.nii.gz"]
 
 
 def _align_reads(cell, cfg: StudyConfig, inputs: Inputs) -> list[Path]:
     split = inputs.splits[cell.participant].first(cell.k)
     files = inputs.dataset.key_files(cell.participant, [*split.train, split.test], rois=True)
     if cfg.align.rules.rois.through_fsaverage(cfg.align):  # the authors' ROI values: the atlas, the affine, the mask
-        from braintune.alignment.fsaverage import affine_path, atlas_files
-
-        cortex = inputs.dataset.cortex(cell.participant)
-        files += [*atlas_files(cfg.align.atlas), affine_path(cfg.align.affines, cell.participant),
-                  cortex.subject / "transforms" / cortex.transform / "mask_thick.nii.gz"]
+        files += _space_files(cfg, inputs, cell.participant)
     return files
 
 
@@ -125,12 +132,19 @@ def run_tune(cell, cfg: StudyConfig, run_dir: Path, folder: Path) -> None:
         from braintune.tuning.ddp import launch, write_spec
 
         spec = write_spec(folder / "ddp_spec.json", cfg.data.fmri, participants, cell.model, folder, settings, splits,
-                          resume=True, layout=cfg.data.layout)
+                          resume=True, layout=cfg.data.layout, space=common_space(cfg))
         launch(spec, gpus)
         return
     from braintune.tuning import tune
 
-    tune(dataset, participants, cell.model, folder, settings, split=splits, resume=True)
+    tune(dataset, participants, cell.model, folder, settings, split=splits, resume=True, space=common_space(cfg))
+
+
+def common_space(cfg: StudyConfig):
+    """The study's common space (align.atlas, align.affines), or None where not set."""
+    from braintune.data.fsaverage import CommonSpace
+
+    return CommonSpace(cfg.align.atlas, cfg.align.affines) if cfg.align.atlas else None
 
 
 def measured(cell, run_dir: Path) -> tuple[str | Path, str]:
@@ -212,7 +226,7 @@ STAGE_TABLE = {
     "probe_tuned": Stage("probe", _PROBE, _probe_reads, tuned_by="tune"),
     "probe_control": Stage("probe", _PROBE, _probe_reads, tuned_by="tune_control", default=False),
     # one model tuned on all tuning participants at once (tune.participants; Moussa & Toneva, NeurIPS 2025)
-    "tune_multi": Stage("tune", ("tune", "split"), _tune_reads, variant="multi-tuned", fixes=(("variant", "multi"),),
+    "tune_multi": Stage("tune", ("tune", "split", "space"), _tune_reads, variant="multi-tuned", fixes=(("variant", "multi"),),
                         default=False),
     "align_multi": Stage("align", _ALIGN, _align_reads, tuned_by="tune_multi", default=False),
     "probe_multi": Stage("probe", _PROBE, _probe_reads, tuned_by="tune_multi", default=False),

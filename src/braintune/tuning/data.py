@@ -73,8 +73,10 @@ def audio_window(audio: np.ndarray, end: int, length: int) -> np.ndarray:
 
 
 def story_pairs(dataset: FMRIDataset, participant: str, stories: list[str], voxels: np.ndarray,
-                window_seconds: float) -> Pairs:
-    """Pairs of every response row of `stories` for one participant, targets over `voxels`."""
+                window_seconds: float, project=None) -> Pairs:
+    """Pairs of every response row of `stories` for one participant, targets over `voxels` (with
+    `project`, (rows, all voxels) -> (rows, targets) such as a common space's vertices: the
+    projected responses' columns `voxels`)."""
     window = int(round(window_seconds * SAMPLE_RATE))
     audio, story_index, ends, targets = {}, [], [], []
     for i, story in enumerate(stories):
@@ -84,7 +86,8 @@ def story_pairs(dataset: FMRIDataset, participant: str, stories: list[str], voxe
                 f"{dataset.audio_path(story)}: tuning window of {window_seconds:g} s is longer than "
                 f"the story ({len(wave) / SAMPLE_RATE:.1f} s); use a shorter window_seconds"
             )
-        responses = dataset.load_responses(participant, story, voxels)
+        responses = (dataset.load_responses(participant, story, voxels) if project is None
+                     else project(dataset.load_responses(participant, story))[:, voxels])
         times = dataset.row_times(story)
         if len(times) != len(responses):  # pragma: no cover - the reader checks this
             raise DataError(f"{dataset.root}: {participant}/{story}: {len(responses)} response rows, {len(times)} row times")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from braintune import errors
 from braintune.data.fmri import DEFAULT_LAYOUT, StorySplit
+from braintune.data.fsaverage import CommonSpace
 from braintune.errors import BraintuneError, DataError
 from braintune.io import write_atomic
 from braintune.settings import from_mapping, to_dict
@@ -29,14 +30,16 @@ log = logging.getLogger(__name__)
 
 def write_spec(path: str | os.PathLike, data: str | os.PathLike, subject: str | list[str], model: str | os.PathLike,
                out: str | os.PathLike, settings: TuneSettings, split: StorySplit | dict[str, StorySplit], *,
-               resume: bool = False, stop_after_epoch: int | None = None, layout: str = DEFAULT_LAYOUT) -> Path:
+               resume: bool = False, stop_after_epoch: int | None = None, layout: str = DEFAULT_LAYOUT,
+               space=None) -> Path:
     """Write SPEC.json (atomically) for `python -m braintune.tuning`; returns its path.
     subject and split: one participant and its split, or participants and participant -> split."""
     participants = [subject] if isinstance(subject, str) else list(subject)
     splits = {participants[0]: split} if isinstance(split, StorySplit) else split
     spec = {"data": str(data), "layout": layout, "participants": participants, "model": str(model), "out": str(out),
             "settings": to_dict(settings), "splits": {p: splits[p].to_dict() for p in participants},
-            "resume": resume, "stop_after_epoch": stop_after_epoch}
+            "resume": resume, "stop_after_epoch": stop_after_epoch,
+            "space": None if space is None else {"atlas": space.atlas, "affines": space.affines}}
     return write_atomic(path, json.dumps(spec, indent=1))
 
 
@@ -49,7 +52,8 @@ def read_spec(path: str | os.PathLike) -> dict:
         return {"data": spec["data"], "layout": spec["layout"], "subject": list(spec["participants"]),
                 "model": spec["model"], "out_dir": spec["out"],
                 "settings": from_mapping(TuneSettings, spec["settings"], "settings."), "split": splits,
-                "resume": bool(spec.get("resume", False)), "stop_after_epoch": spec.get("stop_after_epoch")}
+                "resume": bool(spec.get("resume", False)), "stop_after_epoch": spec.get("stop_after_epoch"),
+                "space": None if spec.get("space") is None else CommonSpace(**spec["space"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a brain-tuning spec ({type(exc).__name__}: {exc})") from None
 

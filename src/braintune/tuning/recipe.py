@@ -54,6 +54,7 @@ def tune(
     resume: bool = False,
     stop_after_epoch: int | None = None,
     layout: str = DEFAULT_LAYOUT,
+    space=None,
 ) -> Path:
     """Brain-tune `model` on the responses of `subject` (one participant, or several for a variant
     that tunes one model for many); returns OUT/backbone (load_encoder accepts it).
@@ -66,6 +67,7 @@ def tune(
         without it, a folder that already holds a run is an error.
     stop_after_epoch: end this invocation after that epoch, leaving the checkpoint for a
         later resume (for job time limits); the backbone is exported only at the end.
+    space: the common space's files (braintune.data.fsaverage.CommonSpace), for tune.head: common.
     """
     dataset = data if isinstance(data, FMRIDataset) else open_dataset(layout, data)
     participants = [subject] if isinstance(subject, str) else list(subject)
@@ -75,13 +77,13 @@ def tune(
     process = distributed.start(resolve_device(settings.device))
     try:
         return _tune(dataset, participants, splits, str(model), Path(out_dir), settings, process, resume,
-                     stop_after_epoch)
+                     stop_after_epoch, space)
     finally:
         process.close()
 
 
 def _tune(dataset: FMRIDataset, participants: list[str], splits: dict[str, StorySplit], model_source: str, out: Path,
-          settings: TuneSettings, process: Process, resume: bool, stop_after_epoch: int | None) -> Path:
+          settings: TuneSettings, process: Process, resume: bool, stop_after_epoch: int | None, space=None) -> Path:
     variant = get_variant(settings.variant)
     run = RunFolder(out, writer=process.is_main)
     config = run_config(dataset, participants, splits, model_source, settings)
@@ -91,7 +93,7 @@ def _tune(dataset: FMRIDataset, participants: list[str], splits: dict[str, Story
             run.drop_cnn_cache()
         return run.backbone
 
-    data = variant.load_data(dataset, participants, splits, settings)
+    data = variant.load_data(dataset, participants, splits, settings, space)
     run.write_start({**config, "n_voxels": len(data.voxels), "n_train_pairs": len(data.train),
                      "n_validation_pairs": len(data.validation)}, data)
     log.info(

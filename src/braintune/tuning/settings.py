@@ -15,7 +15,8 @@ ADAPTERS = ("none", "lora")  # none: the transformer trains whole; lora: adapter
 # model families LoRA cannot adapt, and why (braintune.tuning.lora refuses them too)
 LORA_REFUSED = {"wavlm": "transformers' WavLMAttention passes the projections' weights to F.multi_head_attention_forward, "
                          "so adapters would never run (huggingface/transformers PR #48773)"}
-OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam (the ICLR paper's) or AdamW (the LoRA paper's)
+OPTIMIZERS = ("adam", "adamw")
+HEADS = ("per_participant", "common")  # multi variant: a head per participant, or one on a common space  # torch.optim.Adam (the ICLR paper's) or AdamW (the LoRA paper's)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class TuneSettings:
     """
 
     RESULT_NEUTRAL = ("micro_batch_size", "cnn_cache", "keep_cnn_cache", "gradient_checkpointing", "device")
-    KEYED_WHEN_SET = ("variant", "participants", "adapter", "optimizer")  # later than the first cache
+    KEYED_WHEN_SET = ("variant", "participants", "adapter", "optimizer", "head")  # later than the first cache
     # keys; at their defaults they reproduce the earlier runs
 
     variant: str = field(default="single", metadata={
@@ -63,6 +64,10 @@ class TuneSettings:
                 "per participant (Moussa & Toneva, NeurIPS 2025)"})
     participants: list[str] | None = field(default=None, metadata={
         "help": "who tunes (a study's tune cells); default: the study's participants"})
+    head: str = field(default="per_participant", metadata={
+        "help": "multi variant: 'per_participant' (a linear head per participant on its own voxels; any dataset) or "
+                "'common' (the participants' responses brought onto fsaverage's late-language vertices by the "
+                "authors' projection, align.atlas and align.affines; one shared head)", "choices": HEADS})
     adapter: str = field(default="none", metadata={
         "help": "'none' trains the transformer whole; 'lora' trains low-rank adapters on it (tune.lora, through "
                 "peft) and exports the merged model", "choices": ADAPTERS})
@@ -103,6 +108,8 @@ class TuneSettings:
         check_variant(self.variant)
         if self.adapter not in ADAPTERS:
             raise ConfigError(f"adapter: one of {ADAPTERS}, got {self.adapter!r}")
+        if self.head not in HEADS:
+            raise ConfigError(f"head: one of {HEADS}, got {self.head!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer: one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("window_seconds", "backbone_lr", "head_lr", "head_lr_decay", "head_lr_floor", "ceiling_threshold"):

@@ -17,22 +17,29 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BlockTargets:
-    """Targets of pooled pairs. blocks: per participant (its pairs, its voxels) float32; offsets:
-    (participants + 1,) the first column of each participant's voxels; owner, row: (pairs,) the
-    participant of each pair and its row in that participant's block."""
+    """Targets of pooled pairs. blocks: per participant (its pairs, its targets) float32; columns:
+    per participant the target columns its block fills (its own voxels, one after another's; or, in a
+    common space, its vertices among the shared ones); n_targets: the columns in all; owner, row:
+    (pairs,) the participant of each pair and its row in that participant's block."""
 
     blocks: tuple[np.ndarray, ...]
-    offsets: np.ndarray
+    columns: tuple[np.ndarray, ...]
+    n_targets: int
     owner: np.ndarray
     row: np.ndarray
 
     @classmethod
-    def pool(cls, blocks: list[np.ndarray]) -> BlockTargets:
-        """Every row of every block, participant after participant."""
-        offsets = np.concatenate([[0], np.cumsum([b.shape[1] for b in blocks])]).astype(np.int64)
+    def pool(cls, blocks: list[np.ndarray], columns: list[np.ndarray] | None = None,
+             n_targets: int | None = None) -> BlockTargets:
+        """Every row of every block, participant after participant; without `columns` each
+        participant's targets are its own columns, one participant's after another's."""
+        if columns is None:
+            offsets = np.cumsum([0, *(b.shape[1] for b in blocks)])
+            columns = [np.arange(a, b) for a, b in zip(offsets[:-1], offsets[1:])]
+            n_targets = int(offsets[-1])
         owner = np.concatenate([np.full(len(b), i, np.int64) for i, b in enumerate(blocks)])
         row = np.concatenate([np.arange(len(b), dtype=np.int64) for b in blocks])
-        return cls(tuple(blocks), offsets, owner, row)
+        return cls(tuple(blocks), tuple(np.asarray(c, np.int64) for c in columns), int(n_targets), owner, row)
 
     def __len__(self) -> int:
         return len(self.owner)
@@ -40,11 +47,11 @@ class BlockTargets:
     @property
     def shape(self) -> tuple[int, int]:
         """(pairs, targets), as a dense array's."""
-        return len(self), int(self.offsets[-1])
+        return len(self), self.n_targets
 
     def __getitem__(self, order) -> BlockTargets:
         """The targets of the pairs `order` (an index array): a reordering or a subset."""
-        return BlockTargets(self.blocks, self.offsets, self.owner[order], self.row[order])
+        return BlockTargets(self.blocks, self.columns, self.n_targets, self.owner[order], self.row[order])
 
     def batch(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """Dense targets (len(indices), targets) float32, 0 where a pair lacks the target, and the mask
@@ -53,9 +60,8 @@ class BlockTargets:
         mask = np.zeros(y.shape, bool)
         for k, i in enumerate(np.asarray(indices)):
             p = self.owner[i]
-            columns = slice(self.offsets[p], self.offsets[p + 1])
-            y[k, columns] = self.blocks[p][self.row[i]]
-            mask[k, columns] = True
+            y[k, self.columns[p]] = self.blocks[p][self.row[i]]
+            mask[k, self.columns[p]] = True
         return y, mask
 
 

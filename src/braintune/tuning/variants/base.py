@@ -22,8 +22,9 @@ class TuningVariant(abc.ABC):
 
     @abc.abstractmethod
     def load_data(self, dataset: FMRIDataset, participants: Sequence[str], splits: dict[str, StorySplit],
-                  settings: TuneSettings) -> TuneData:
-        """Target voxels and the training and validation pairs (with a mask where a pair lacks targets)."""
+                  settings: TuneSettings, space=None) -> TuneData:
+        """Target voxels and the training and validation pairs (pooled targets where a pair lacks some);
+        space: the common space's files (braintune.data.fsaverage.CommonSpace), where a variant needs it."""
 
     def build_model(self, model_source: str, data: TuneData, settings: TuneSettings,
                     device: torch.device) -> BrainTuner:

@@ -16,7 +16,7 @@ class Single(TuningVariant):
     per_participant = True
 
     def load_data(self, dataset: FMRIDataset, participants: Sequence[str], splits: dict[str, StorySplit],
-                  settings: TuneSettings) -> TuneData:
+                  settings: TuneSettings, space=None) -> TuneData:
         (participant,) = participants
         return load_data(dataset, participant, splits[participant], settings)
 
