@@ -10,8 +10,8 @@ the same steps can be compared at float64 precision on any CPU and thread count.
 import sys
 
 import braintune.tuning.model as model_step
-from braintune.models import load_encoder
 from braintune.tuning.__main__ import main
 
-model_step.load_encoder = lambda *args, **kwargs: load_encoder(*args, **kwargs).double()
+build_model = model_step.build_model
+model_step.build_model = lambda *args, **kwargs: build_model(*args, **kwargs).double()  # LoRA's adapters too
 sys.exit(main(sys.argv[1:]))

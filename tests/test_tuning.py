@@ -22,6 +22,7 @@ from braintune.data.fmri.ds003020 import DS003020 as Dataset
 from braintune.data.fmri import SplitSettings, resolve_split
 from braintune.errors import ConfigError, DataError, ModelNotAvailable
 from braintune.models import hidden_states, load_encoder, tiny_config
+from braintune.tuning.settings import LoraSettings
 from braintune.tuning import BrainTuner, TuneSettings, audio_window, load_data, tune, write_spec
 from braintune.tuning.schedule import backbone_lr_factor, head_lr_factor
 
@@ -426,7 +427,8 @@ def test_cli_prints_one_line_errors(sim_dataset, tmp_path, capsys):
 
 
 # ---- several processes --------------------------------------------------------------------
-def test_two_processes_take_the_same_steps_as_one(sim_dataset, tmp_path, monkeypatch):
+@pytest.mark.parametrize("adapter", ["none", "lora"])
+def test_two_processes_take_the_same_steps_as_one(adapter, sim_dataset, tmp_path, monkeypatch):
     """Guards against DDP computing another update than one process (gradients not summed over
     the processes, the loss divided by the local instead of the global batch, a rank's share
     of a batch dropped or counted twice, validation or loss sums not reduced). Both runs go through `python -m braintune.tuning SPEC.json`
@@ -434,7 +436,9 @@ def test_two_processes_take_the_same_steps_as_one(sim_dataset, tmp_path, monkeyp
     (tests/_tune_float64.py), so rounding (~1e-15 here) cannot decide what a wrong update
     changes by ~1e-3; the last batch of the epoch is split unevenly between the processes."""
     model = deterministic_tiny(tmp_path / "tiny")
-    settings = replace(FAST, epochs=1, window_seconds=2.0, cnn_cache=False)
+    # LoRA without its dropout: dropout masks differ between one process and two (seeded per rank)
+    settings = replace(FAST, epochs=1, window_seconds=2.0, cnn_cache=False, adapter=adapter,
+                       lora=LoraSettings(dropout=0.0))
     split = resolve_split(Dataset(sim_dataset), [SUBJECT])[SUBJECT]
     split = replace(split, train=split.train[:2])  # 2 stories: half the work
     helper = Path(__file__).with_name("_tune_float64.py")
@@ -446,8 +450,8 @@ def test_two_processes_take_the_same_steps_as_one(sim_dataset, tmp_path, monkeyp
     import braintune.tuning.model as model_step
     from braintune.tuning.__main__ import main
 
-    real_loader = model_step.load_encoder
-    monkeypatch.setattr(model_step, "load_encoder", lambda *args, **kwargs: real_loader(*args, **kwargs).double())
+    real_build = model_step.build_model
+    monkeypatch.setattr(model_step, "build_model", lambda *args, **kwargs: real_build(*args, **kwargs).double())
     assert main([str(one)]) == 0
     output = ddp.communicate(timeout=300)[0]
     assert ddp.returncode == 0, output[-3000:]
