@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from tune import N_VOXELS  # benchmarks/tune.py: the same head size
+from braintune.machine import cpu_model
 
 SCRIPT = os.path.abspath(__file__)
 MODELS = {"tiny": "tiny-pretrained:hubert", "base": "wav2vec2-base architecture, random weights"}
@@ -142,11 +143,6 @@ def run_child(arch: str, way: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", default=["tiny", "base"], choices=list(MODELS))
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         transformers.logging.set_verbosity_error()
         print(json.dumps(measure(*args.child, args.window, args.micro_batch, args.steps, device)))
         return
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU: {_cpu_model()}"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU: {cpu_model()}"
     print(f"# LoRA vs full brain-tuning ({where}; torch {torch.__version__}, {torch.get_num_threads()} threads)")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"{args.window:g} s windows, {args.micro_batch} per step, {args.steps} timed steps, {N_VOXELS} voxels; "

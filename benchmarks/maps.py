@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from braintune.machine import cpu_model
 
 S1 = Path(__file__).resolve().parents[2] / "shared" / "pycortex-S1" / "S1"
 DEMO_LAYERS = list(range(7))  # tiny-pretrained:hubert: 6 blocks + the input to the first
-
-
-def cpu_model() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def timed(label: str, function):

@@ -9,7 +9,7 @@ from pathlib import Path
 import braintune
 
 ROOT = Path(braintune.__file__).parent
-BASE = {"errors", "io", "arrays", "settings", "fingerprint", "progress", "training", "_lazy"}  # shared by every layer
+BASE = {"errors", "io", "arrays", "settings", "fingerprint", "progress", "training", "machine", "_lazy"}  # shared by every layer
 ALLOWED = {
     "data": set(),
     "models": {"data"},

@@ -9,7 +9,7 @@ import pytest
 
 from braintune.errors import ConfigError
 from braintune.study import runner
-from braintune.study.config import DEFAULT_STAGES, STAGES, dump_config, load_config
+from braintune.study.config import DEFAULT_STAGES, dump_config, load_config
 from braintune.study.plan import plan_cells, waves
 from conftest import OTHER_ALIGN_VALUES, TOGETHER, write_commands_layout, write_fake_outputs, write_real_layout, write_timit_layout
 

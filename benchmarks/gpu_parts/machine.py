@@ -4,16 +4,15 @@ models with random weights and a synthetic story."""
 from __future__ import annotations
 
 import gc
-import platform
 import shlex
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from braintune.data.audio import to_samples
+from braintune.machine import cpu_model  # noqa: F401 (named by gpu.py)
 
 GIB = 1024**3
 FAMILY_NAMES = {"wav2vec2": "wav2vec2-base", "hubert": "hubert-base"}  # family -> its base size's name
@@ -47,16 +46,6 @@ def peak_gib(device: torch.device) -> float | None:
 
 def bf16_supported(device: torch.device) -> bool:
     return device.type != "cuda" or torch.cuda.is_bf16_supported()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def describe(device: torch.device) -> dict:

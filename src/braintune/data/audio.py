@@ -59,7 +59,7 @@ SILENT_RMS = 1e-3
 def warn_if_silent(audio: np.ndarray, where) -> bool:
     """Log a warning naming `where` (a file) when `audio` (samples,) is silent (RMS below SILENT_RMS):
     a model's features of it would be its response to silence. Returns whether it is."""
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    rms = float(np.sqrt(np.dot(audio, audio) / audio.size)) if audio.size else 0.0
     if rms >= SILENT_RMS:
         return False
     peak = float(np.abs(audio).max()) if audio.size else 0.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,7 @@ from braintune.io import write_atomic
 from braintune.pretraining.corpus import Corpus
 from braintune.pretraining.model import build_model, encoder_of
 from braintune.pretraining.settings import PretrainSettings
-
-
-def _cpu_model() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or platform.machine()
+from braintune.machine import cpu_model
 
 
 def _corpus_card(corpus: Corpus, generated: bool, settings: PretrainSettings) -> dict:
@@ -97,7 +89,7 @@ def write_card(model_dir: Path, settings: PretrainSettings, corpus: Corpus, targ
         "probes": None if probes is None else probes.to_dict(orient="records"),
         "timings_seconds": timings,
         "wall_seconds": round(sum(timings.values()), 1),
-        "machine": {"cpu": _cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                     "transformers": transformers.__version__, "python": platform.python_version()},
     }
     write_atomic(model_dir / "card.json", json.dumps(card, indent=1) + "\n")

@@ -6,7 +6,8 @@ Per participant, variant, k and ROI the alignment is that of the layer best at t
 (k_max) for that participant and variant (chosen on all the participant's stories, then fixed
 across k, so a smaller k is not flattered by its own best layer); then mean ± SE over
 participants. The pretrained model at k_max is the reference: for each variant the smallest k
-whose mean reaches it, and k_max / that k ("x less data").
+from which on its mean stays at or above it (a noisy small k that happens to reach it does not
+count), and k_max / that k ("x less data").
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def best_layer_curves(alignment: pd.DataFrame) -> pd.DataFrame:
 
 
 def stories_needed(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per model x roi x variant: the pretrained model's alignment at k_max, the smallest k at which the
-    variant's mean reaches it (NaN if none) and k_max / k. -> columns model, roi, variant, reference,
+    """Per model x roi x variant: the pretrained model's alignment at k_max, the smallest k from which on
+    the variant's mean stays at or above it (NaN if none) and k_max / k. -> columns model, roi, variant, reference,
     k_max, smallest_k, less_data."""
     rows = []
     for (model, roi), group in curves.groupby(["model", "roi"], sort=False):
@@ -52,8 +53,10 @@ def stories_needed(curves: pd.DataFrame) -> pd.DataFrame:
         if reference.empty:
             continue
         for variant, curve in group.groupby("variant", sort=False):
-            reached = curve.loc[curve["mean"] >= reference.iloc[0], COLUMN]
-            smallest = float(reached.min()) if len(reached) else np.nan
+            curve = curve.sort_values(COLUMN)
+            above = (curve["mean"] >= reference.iloc[0]).to_numpy()
+            stays = np.flip(np.logical_and.accumulate(np.flip(above)))  # at k and at every larger k
+            smallest = float(curve[COLUMN].to_numpy()[stays].min()) if stays.any() else np.nan
             rows.append((model, roi, variant, float(reference.iloc[0]), int(k_max), smallest, k_max / smallest))
     return pd.DataFrame(rows, columns=["model", "roi", "variant", "reference", "k_max", "smallest_k", "less_data"])
 
