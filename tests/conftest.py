@@ -5,6 +5,7 @@ Treat them as read-only: every test of the session shares them.
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
 
@@ -199,6 +200,20 @@ def pytest_report_header(config):
         return "slurm: sinfo answers; the tests marked slurm run"
     required = " and BRAINTUNE_REQUIRE_SLURM=1: they fail" if os.environ.get("BRAINTUNE_REQUIRE_SLURM") == "1" else ""
     return f"slurm: the tests marked slurm cannot run here: {status}{required}"
+
+
+PYCORTEX_S1 = Path(__file__).resolve().parents[2] / "shared" / "pycortex-S1" / "S1"
+
+
+@pytest.fixture(scope="session")
+def pycortex_s1() -> Path:
+    """pycortex's example subject S1 (../shared/pycortex-S1/S1 beside the repository): skips without it,
+    or fails under BRAINTUNE_REQUIRE_S1=1 (CI)."""
+    if not PYCORTEX_S1.is_dir():
+        if os.environ.get("BRAINTUNE_REQUIRE_S1") == "1":
+            pytest.fail(f"BRAINTUNE_REQUIRE_S1=1 but pycortex's example subject S1 is not at {PYCORTEX_S1}")
+        pytest.skip(f"pycortex's example subject S1 is not at {PYCORTEX_S1}")
+    return PYCORTEX_S1
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def test_clean_on_the_simulated_data(sim_dataset, standin_timit, standin_command
         assert row == {"participant": p, "stories": 6, "ok": 6,
                        "rows": sum(ds.respdict[s] - 20 for s in ds.stories_of(p)), "voxels": voxels,
                        "repeats": repeats, "nan_voxels": 0, "constant_voxels": 0,
-                       "roi_areas": len(ds.load_rois(p)), "errors": 0, "warnings": 0}
+                       "roi_areas": len(ds.load_rois(p)), "cortex": "ok", "errors": 0, "warnings": 0}
         assert f"  {p}  " in text and f" {voxels} " in text
     assert [r["participant"] for r in found["participants"]] == ["UTS01", "UTS02"]
     assert found["corpora"]["timit"]["splits"] == {

@@ -25,7 +25,7 @@ from braintune.report import build_report
 from braintune.report.maps import HATCH, CortexMap, heaviest_column
 from braintune.report.run_maps import MapSettings, VoxelLayers, draw_model_maps, variant_maps
 
-S1 = Path(__file__).resolve().parents[2] / "shared" / "pycortex-S1" / "S1"
+from conftest import PYCORTEX_S1 as S1
 REFERENCE = Path(__file__).resolve().parent / "data" / "pycortex_S1" / "reference.npz"  # pycortex 1.4.0's own images
 MODEL = "tiny-pretrained-hubert"
 LAYERS = (0, 1, 2, 3)
@@ -47,7 +47,7 @@ def flatmap_cli(*args) -> int:
 
 
 # ---- braintune flatmap ------------------------------------------------------------------------------
-@pytest.mark.skipif(not S1.is_dir(), reason=f"pycortex's example subject S1 is not at {S1}")
+@pytest.mark.usefixtures("pycortex_s1")
 def test_cli_image_on_s1_is_pycortex_make_flatmap_image(tmp_path, capsys):
     """Guards against the CLI drawing another image than pycortex's, or flipping it: OUT.npy of the volume
     of tests/test_pycortex_s1.py (arange, every 7th voxel NaN) is pycortex 1.4.0's make_flatmap_image at

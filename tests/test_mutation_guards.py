@@ -511,8 +511,8 @@ def test_table_errors_state_the_problem_exactly(tmp_path):
         read_alignment(path)
     path = _alignment_csv(tmp_path, "m,tuned,UTS01,1,a,0.5\nm,tuned,UTS02,1,a,0.5\nm,tuned,UTS01,1,a,0.25\n")
     with pytest.raises(DataError, match=re.escape(
-            f"{path}: 2 rows repeat the same model, variant, participant, layer, roi, e.g. "
-            "{'model': 'm', 'variant': 'tuned', 'participant': 'UTS01', 'layer': 1, 'roi': 'a'}")):
+            f"{path}: 2 rows repeat the same model, variant, participant, n_train_stories, layer, roi, e.g. "
+            "{'model': 'm', 'variant': 'tuned', 'participant': 'UTS01', 'n_train_stories': 0, 'layer': 1, 'roi': 'a'}")):
         read_alignment(path)
 
 

@@ -16,9 +16,10 @@ import pytest
 from braintune.data.pycortex import (Flatmap, Subject, build_subject_rois, cortical_mask, roi_vertices,
                                      roi_voxel_masks, voxel_distances)
 
-S1 = Path(__file__).resolve().parents[2] / "shared" / "pycortex-S1" / "S1"
+from conftest import PYCORTEX_S1 as S1
+
 REFERENCE = Path(__file__).resolve().parent / "data" / "pycortex_S1" / "reference.npz"
-pytestmark = pytest.mark.skipif(not S1.is_dir(), reason=f"pycortex's example subject S1 is not at {S1}")
+pytestmark = pytest.mark.usefixtures("pycortex_s1")  # skips without S1, fails so in CI
 KINDS = ("thick", "thin", "cortical", "nearest", "line_nearest")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from braintune.cli import main
+from braintune.data import pycortex
 from braintune.data.fmri.ds003020 import DS003020 as Dataset
 from braintune.data.rois import GLASSER_AREAS, ROI_GROUPS
 from braintune.synthetic.cortex import (
@@ -117,7 +118,6 @@ def test_pycortex_rules_recover_the_truth(sim_dataset):
     """pycortex's rules on the written files (braintune.data.pycortex): the thick mask computed from the
     surfaces is the written one, and the HCP-MMP1 areas (atlas through sphere.reg) and the overlays'
     ROIs reach exactly the voxels the truth puts in them."""
-    pycortex = pytest.importorskip("braintune.data.pycortex")
     for participant in Dataset(sim_dataset).participants:
         truth = load_truth(sim_dataset, participant)
         folder = _subject(sim_dataset, participant)
@@ -136,7 +136,6 @@ def test_pycortex_rules_recover_the_truth(sim_dataset):
 
 
 def test_braintune_rois_writes_the_simulators_roi_file(sim_dataset, tmp_path):
-    pytest.importorskip("braintune.data.pycortex")
     participant = "UTS02"
     assert main(["rois", "--pycortex-subject", str(_subject(sim_dataset, participant)), "--transform",
                  transform_name(participant), "--out", str(tmp_path), "--atlas", str(atlas_dir(sim_dataset)),

@@ -51,9 +51,9 @@ def tuned(sim_dataset, tmp_path_factory) -> Path:
 
 def _flags(settings: TuneSettings) -> list[str]:
     """`braintune tune` flags for `settings` (those that differ from the defaults)."""
-    flags = []
+    flags, defaults = [], TuneSettings().to_dict()
     for key, value in settings.to_dict().items():
-        if value != getattr(TuneSettings(), key):
+        if value != defaults[key]:
             name = "--" + key.replace("_", "-")
             flags += [name if value is True else "--no-" + name[2:]] if isinstance(value, bool) else [name, str(value)]
     return flags
@@ -490,12 +490,12 @@ def test_ddp_cell_reports_a_process_error_in_one_line(sim_dataset, tmp_path):
 # ---- science ------------------------------------------------------------------------------
 def test_tuning_raises_late_layer_alignment(tmp_path):
     """The science check, through the study's tune and alignment stages on the demo's simulated
-    participants, settings and shipped pretrained model (UTS01): brain-tuning raises the
+    participants, settings and shipped pretrained HuBERT (UTS01): brain-tuning raises the
     alignment with the simulated late-language voxels, averaged over the transformer's layers
-    and at the last one, and with the auditory voxels at the last layer (~3 min on 2 cores).
+    and at the last one, and with the auditory voxels at the last layer (~2 min on 2 cores).
 
-    Measured for UTS01 (`make demo` on a fresh clone): late language, mean of layers 1-6,
-    0.053 -> 0.093, layer 6 -0.003 -> 0.061; primary auditory, layer 6 0.670 -> 0.856.
+    Measured for UTS01 (`braintune demo`, AMD EPYC): late language, mean of layers 1-6, 0.096 -> 0.132,
+    layer 6 0.110 -> 0.154; primary auditory, layer 6 0.404 -> 0.561.
     """
     import pandas as pd
 
@@ -504,7 +504,8 @@ def test_tuning_raises_late_layer_alignment(tmp_path):
     from braintune.study.runner import run_study
 
     data = {"fmri": simulate_dataset(tmp_path / "fmri", **fmri_settings()), "timit": tmp_path, "speech_commands": tmp_path}
-    cfg = demo_config(tmp_path, data, ["participants=[UTS01]", "stages=[tune, align_pretrained, align_tuned]"])
+    cfg = demo_config(tmp_path, data, ["models=[tiny-pretrained:hubert]", "participants=[UTS01]",
+                                          "stages=[tune, align_pretrained, align_tuned]"])
     table = pd.read_csv(run_study(cfg) / "tables" / "alignment.csv")
     by_layer = table.pivot_table(index=["roi", "layer"], columns="variant", values="alignment")
     language = by_layer.loc["late_language"]

@@ -48,22 +48,23 @@ def _generate_once(folder: Path, generate, what: str, arguments: dict) -> Path:
     return folder
 
 
-# The studies `braintune demo` runs: their packaged config and how many simulated participants they need.
-STUDIES = {"demo": {"config": "demo", "participants": 2},
-           "data-efficiency": {"config": "data-efficiency-demo", "participants": 4}}
+# The studies `braintune demo` runs: their packaged config, how many simulated participants they need
+# and how many training stories each participant hears.
+STUDIES = {"demo": {"config": "demo", "participants": 2, "stories": 8},
+           "data-efficiency": {"config": "data-efficiency-demo", "participants": 4, "stories": 12}}
 
 
-def fmri_settings(size: str = "default", seed: int = 0, participants: int = 2) -> dict:
+def fmri_settings(size: str = "default", seed: int = 0, participants: int = 2, stories: int = 8) -> dict:
     """simulate_dataset arguments of the demo's participants ("small": the quick test size).
 
     High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
-    ~0.3-0.9 with the signal) and, by default, ~20 minutes of stories (~410 tuning windows),
-    so that a few minutes of brain-tuning learn the language features (the real corpus has
-    ~20x more). "small" keeps 5 training stories, as many as align.n_folds' 5 folds need.
+    ~0.3-0.9 with the signal) hearing `stories` training stories of 80-100 s (the demo's 8: ~280
+    tuning windows), so that a few minutes of brain-tuning learn the language features (the real
+    corpus has ~20x more). "small" keeps 5 training stories, as many as align.n_folds' 5 folds need.
     """
     small = size == "small"
     return dict(
-        n_participants=participants, n_train_stories=5 if small else 12, story_seconds=(40, 60) if small else (80, 100),
+        n_participants=participants, n_train_stories=5 if small else stories, story_seconds=(40, 60) if small else (80, 100),
         test_story_seconds=80 if small else 150, n_repeats=5, ceiling_range=(0.5, 0.98), seed=seed,
     )
 
@@ -81,14 +82,15 @@ def simulate_with_rois(out: Path, **settings) -> Path:
     return out
 
 
-def demo_data(out: Path, seed: int = 0, size: str = "default", participants: int = 2) -> dict[str, Path]:
+def demo_data(out: Path, seed: int = 0, size: str = "default", participants: int = 2, stories: int = 8
+              ) -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
     from braintune.synthetic.corpora import simulate_speech_commands, simulate_timit
 
     data = Path(out) / "data"
     return {
         "fmri": _generate_once(data / "fmri", simulate_with_rois, "simulated participants",
-                               fmri_settings(size, seed, participants)),
+                               fmri_settings(size, seed, participants, stories)),
         "timit": _generate_once(data / "timit", simulate_timit, "stand-in TIMIT", {"seed": seed}),
         "speech_commands": _generate_once(
             data / "speech_commands", simulate_speech_commands, "stand-in Speech Commands", {"seed": seed}
@@ -108,5 +110,5 @@ def run_demo(out: str | Path = "demo-run", overrides: list[str] = (), size: str 
     """Simulate the data and run a demo study (STUDIES: the paper's, or the data-efficiency study);
     returns the run folder."""
     out = Path(out).resolve()
-    data = demo_data(out, size=size, participants=STUDIES[study]["participants"])
+    data = demo_data(out, size=size, participants=STUDIES[study]["participants"], stories=STUDIES[study]["stories"])
     return run_study(demo_config(out, data, overrides, study), executor=executor)

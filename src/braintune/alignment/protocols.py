@@ -70,6 +70,9 @@ class ChunkFolds:
                 "more or longer stories")
 
 
+VOXEL_MEANS_TEXT = "means over each ROI's voxels whose noise ceiling passes the threshold"
+
+
 @dataclass(frozen=True)
 class VoxelMeans:
     """ROI value = the mean over the ROI's voxels of r / CCmax (voxels above the threshold)."""
@@ -78,6 +81,10 @@ class VoxelMeans:
 
     def through_fsaverage(self, settings) -> bool:
         return False
+
+    def description(self, settings) -> str:
+        """How the ROI values of a run with `settings` (AlignSettings) were made, for the report."""
+        return VOXEL_MEANS_TEXT
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,13 @@ class FsaverageMeans:
 
     def through_fsaverage(self, settings) -> bool:
         return settings.atlas is not None
+
+    def description(self, settings) -> str:
+        """How the ROI values of a run with `settings` (AlignSettings) were made, for the report."""
+        if not self.through_fsaverage(settings):
+            return VOXEL_MEANS_TEXT
+        return ("HCP-MMP1 area means on fsaverage (the authors' aggregation: their affine to MNI, nilearn's "
+                "vol_to_surf, NaN as 0; a group is the mean of its areas' means)")
 
 
 def consistent_test_data(repeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

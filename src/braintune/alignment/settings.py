@@ -86,6 +86,10 @@ class AlignSettings:
     def rules(self) -> Protocol:
         return PROTOCOLS[self.protocol]
 
+    def roi_values(self) -> str:
+        """How this run's ROI values are made (the protocol's rule), in words for the report."""
+        return self.rules.rois.description(self)
+
     def neutral_fields(self) -> set[str]:
         """The atlas and affines change nothing where the protocol's ROI values are voxel means."""
         return set() if self.rules.rois.uses_atlas else {"atlas", "affines"}

@@ -52,7 +52,8 @@ def _timestamp(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime).astimezone().isoformat(timespec="seconds")
 
 
-def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.DataFrame]) -> str:
+def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.DataFrame],
+              roi_values: str | None = None) -> str:
     models = sorted({m for t in tables for m in t["model"]})
     participants = sorted({p for t in tables for p in t["participant"] if p})
     layers = sorted({int(layer) for t in tables for layer in t["layer"]})
@@ -66,7 +67,8 @@ def _run_info(run_dir: Path, sources: dict[str, Path | None], tables: list[pd.Da
         "layers": esc(f"{layers[0]}–{layers[-1]}") if layers else "—",
     }
     rows.update(_story_rows(run_dir / "config.yaml"))
-    rows.update(_roi_values_row(run_dir / "config.yaml"))
+    if roi_values:
+        rows["ROI values"] = esc(roi_values)
     for name, path in sources.items():
         rows[f"{name} table"] = (
             f"<code>{esc(str(path.relative_to(run_dir)))}</code> (written {esc(_timestamp(path))})" if path else "absent"
@@ -92,21 +94,6 @@ def _story_rows(config_path: Path) -> dict[str, str]:
         text = f"{len(train)} ({', '.join(train)})"
     return {"training stories": esc(text), "validation story": esc(str(split.get("validation_story"))),
             "test story": esc(str(split.get("test_story")))}
-
-
-def _roi_values_row(config_path: Path) -> dict[str, str]:
-    """How the run's ROI values were made (the protocol's rule; braintune.alignment.protocols)."""
-    import yaml
-
-    try:
-        align = (yaml.safe_load(config_path.read_text("utf-8")) or {}).get("align") or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    through_atlas = align.get("protocol") == "authors" and align.get("atlas")
-    text = ("HCP-MMP1 area means on fsaverage (the authors' aggregation: their affine to MNI, nilearn's vol_to_surf, "
-            "NaN as 0; a group is the mean of its areas' means)" if through_atlas else
-            "means over each ROI's voxels whose noise ceiling passes the threshold")
-    return {"ROI values": html.escape(text)}
 
 
 def _efficiency_html(run_dir: Path, alignment: pd.DataFrame | None) -> str:
@@ -201,13 +188,14 @@ def _maps_html(run_dir: Path, settings: MapSettings | None) -> str:
         return page.absent_html(f"No brain maps: {html.escape(str(exc))}")
 
 
-def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
+def build_report(run_dir: str | Path, maps: MapSettings | None = None, roi_values: str | None = None) -> Path:
     """Rebuild the summaries, hierarchy statistics, paired differences, Figures 1-2, the brain maps and
     report.html of a run folder.
 
     Either results table may be absent (the report says so); both absent, a missing run
     folder, or a table lacking required columns raise DataError naming the file.
     maps: what the brain maps show (default: the run's config.yaml `align` section; run_maps.py).
+    roi_values: how the ROI values were made (AlignSettings.roi_values), shown with the run's facts.
     Returns the path of RUN/report.html.
     """
     run_dir = Path(run_dir)
@@ -260,7 +248,7 @@ def build_report(run_dir: str | Path, maps: MapSettings | None = None) -> Path:
 
     report = page.render_page(
         title=f"braintune report — {run_dir.resolve().name}",
-        run_info=_run_info(run_dir, sources, list(results.values())),
+        run_info=_run_info(run_dir, sources, list(results.values()), roi_values),
         absent="".join(page.absent_html(html.escape(a)) for a in absent),
         hierarchy="".join(hierarchy_html),
         statistics=statistics_html,

@@ -63,14 +63,15 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
             table = pd.read_csv(path, dtype=dict.fromkeys(text_keys, str))
     except (OSError, ValueError) as exc:  # pandas' parser and pyarrow errors are ValueErrors
         raise DataError(f"{path}: cannot read table ({exc})") from exc
-    if "n_train_stories" in keys and "n_train_stories" not in table.columns:  # a table of an earlier braintune
-        table = table.assign(n_train_stories=0)
-    missing = [c for c in required if c not in table.columns]
+    optional = {"n_train_stories"}  # absent from the tables of an earlier braintune: all stories (0)
+    missing = [c for c in required if c not in table.columns and c not in optional]
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(has: {', '.join(map(str, table.columns))})"
         )
+    if "n_train_stories" in keys and "n_train_stories" not in table.columns:
+        table = table.assign(n_train_stories=0)
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
     table = table.copy()

@@ -174,7 +174,7 @@ def run_study(cfg: StudyConfig, executor: str | None = None) -> Path:
     if "report" in cfg.stages and tables:
         from braintune.report import build_report
 
-        report = build_report(run_dir)
+        report = build_report(run_dir, roi_values=cfg.align.roi_values())
         log.info("report: %s", report)
     return run_dir
 
