@@ -475,8 +475,8 @@ def test_ddp_cell_reports_a_process_error_in_one_line(sim_dataset, tmp_path):
     from braintune.study.stages import run_tune
 
     data = {"fmri": sim_dataset, "timit": tmp_path, "speech_commands": tmp_path}
-    cfg = demo_config(tmp_path, data, ["participants=[UTS01]", "stages=[tune]", "executor.gpus_per_job=2",
-                                       "tune.ceiling_threshold=0.999"])
+    cfg = demo_config(tmp_path, data, ["models=[tiny-pretrained:hubert]", "participants=[UTS01]", "stages=[tune]",
+                                       "executor.gpus_per_job=2", "tune.ceiling_threshold=0.999"])
     (cell,) = plan_cells(cfg)
     folder = cell.folder(tmp_path / "run")
     folder.mkdir(parents=True)
