@@ -387,3 +387,19 @@ def test_a_truncated_csv_table_is_refused_in_one_line_and_parquet_is_preferred(c
     table.to_parquet(run / "tables" / "alignment.parquet", index=False)  # both: the parquet table is read
     assert main(["report", str(run)]) == 0
     assert "whole_co," not in (run / "tables" / "alignment_summary.csv").read_text()
+
+
+@pytest.mark.parametrize("align, expected", [
+    ("", "means over each ROI&#x27;s voxels"),
+    ("align: {protocol: authors}\n", "means over each ROI&#x27;s voxels"),  # no atlas given: voxel means
+    ("align: {protocol: nonsense}\n", None),  # a config that no longer validates: the row is left out
+])
+def test_the_report_states_how_the_roi_values_were_made(align, expected, tmp_path):
+    """Guards against a report that names another ROI-value rule than the run's protocol used (the
+    row comes from the protocol's own rule, braintune.alignment.protocols, not from its name)."""
+    run = make_run(tmp_path / "run", alignment_table())
+    (run / "config.yaml").write_text(CONFIG + align)
+    assert cli(str(run)) == 0
+    page = (run / "report.html").read_text()
+    row = re.search(r"ROI values</th><td>([^<]*)", page)
+    assert (row.group(1).startswith(expected) if expected else row is None), row
