@@ -54,7 +54,8 @@ STUDIES = {"demo": {"config": "demo", "participants": 2, "stories": 8},
            "data-efficiency": {"config": "data-efficiency-demo", "participants": 4, "stories": 12}}
 
 
-def fmri_settings(size: str = "default", seed: int = 0, participants: int = 2, stories: int = 8) -> dict:
+def fmri_settings(size: str = "default", seed: int = 0, participants: int = STUDIES["demo"]["participants"],
+                  stories: int = STUDIES["demo"]["stories"]) -> dict:
     """simulate_dataset arguments of the demo's participants ("small": the quick test size).
 
     High-SNR participants (5 repeats, ceilings 0.5-0.98: a single presentation correlates
@@ -82,8 +83,8 @@ def simulate_with_rois(out: Path, **settings) -> Path:
     return out
 
 
-def demo_data(out: Path, seed: int = 0, size: str = "default", participants: int = 2, stories: int = 8
-              ) -> dict[str, Path]:
+def demo_data(out: Path, seed: int = 0, size: str = "default", participants: int = STUDIES["demo"]["participants"],
+              stories: int = STUDIES["demo"]["stories"]) -> dict[str, Path]:
     """Generate (or reuse) the demo's three data folders under out/data."""
     from braintune.synthetic.corpora import simulate_speech_commands, simulate_timit
 

@@ -17,6 +17,7 @@ from braintune.errors import DataError
 ALIGNMENT_KEYS = ("model", "variant", "participant", "n_train_stories", "layer", "roi")
 PROBING_KEYS = ("model", "variant", "participant", "layer", "task", "metric")
 INTEGER_KEYS = ("layer", "n_train_stories")
+OPTIONAL_KEYS = {"n_train_stories": 0}  # key -> its value where a table of an earlier braintune lacks it (all stories)
 
 # The model measured: as given, brain-tuned on one participant, the control tuned on that
 # participant's responses with the window->response pairing shuffled, or one model tuned on
@@ -63,15 +64,13 @@ def read_table(path: str | Path, keys: tuple[str, ...], value: str) -> pd.DataFr
             table = pd.read_csv(path, dtype=dict.fromkeys(text_keys, str))
     except (OSError, ValueError) as exc:  # pandas' parser and pyarrow errors are ValueErrors
         raise DataError(f"{path}: cannot read table ({exc})") from exc
-    optional = {"n_train_stories"}  # absent from the tables of an earlier braintune: all stories (0)
-    missing = [c for c in required if c not in table.columns and c not in optional]
+    missing = [c for c in required if c not in table.columns and c not in OPTIONAL_KEYS]
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(has: {', '.join(map(str, table.columns))})"
         )
-    if "n_train_stories" in keys and "n_train_stories" not in table.columns:
-        table = table.assign(n_train_stories=0)
+    table = table.assign(**{c: v for c, v in OPTIONAL_KEYS.items() if c in keys and c not in table.columns})
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
     table = table.copy()
